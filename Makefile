@@ -1,0 +1,74 @@
+# openstack-on-aws: every target installs what it needs (make setup is idempotent and cheap when done).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+OUT := build/cdk.out
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+CONTEXT ?=
+
+.PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down local local-down bench diagram clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make local     the whole product offline (the README's main job; make synth until it lands)"
+	@echo "make test      the fast suite: ruff, shellcheck, unit tests, synth + cfn-lint + cdk-nag, moto runs"
+	@echo "make synth | deploy | diff | destroy    CDK (pass config with CONTEXT='-c key=value ...')"
+	@echo "make rig | rig-up | rig-down            the local nspawn rig (root; see tests/rig/README.md)"
+
+# Stamps make set-up idempotent: re-run only when the pinned files change.
+$(VENV)/.stamp: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+node_modules/.stamp: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+build/.host-tools.stamp:
+	mkdir -p build
+	command -v shellcheck >/dev/null && command -v dot >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck graphviz >/dev/null)
+	touch $@
+
+setup: $(VENV)/.stamp node_modules/.stamp build/.host-tools.stamp
+
+synth: setup
+	$(CDK) synth -q -o $(OUT) $(CONTEXT)
+	@echo "templates in $(OUT)/"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	find . -name '*.sh' -not -path './node_modules/*' -not -path './.venv/*' -not -path './build/*' -print0 \
+	  | xargs -0 -r shellcheck -x -S warning
+
+test: setup lint
+	$(PY) -m pytest -n 2 -m "not rig" tests
+
+deploy: setup
+	$(CDK) deploy --all --require-approval never -o $(OUT) $(CONTEXT)
+
+diff: setup
+	$(CDK) diff --all -o $(OUT) $(CONTEXT)
+
+destroy: setup
+	$(CDK) destroy --all --force -o $(OUT) $(CONTEXT)
+
+diagram: setup
+	$(PY) docs/architecture.py
+
+rig: setup
+	$(PY) -m tests.rig.cli run $(if $(RIG_KEEP),--keep) $(if $(RIG_STEPS),--steps $(RIG_STEPS)) $(if $(RIG_FROM_STEP),--from-step $(RIG_FROM_STEP))
+
+rig-up: setup
+	$(PY) -m tests.rig.cli up
+
+rig-down:
+	python3 -m tests.rig.cli down
+
+clean:
+	rm -rf build $(OUT)

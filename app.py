@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""CDK entry: load the configuration, build the stacks, run cdk-nag (AwsSolutions) on every synth."""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+from stacks.app_builder import build_app
+from stacks.config import ConfigError
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except ConfigError as error:
+        # One line naming key, value and accepted form; no traceback for a typo.
+        print(f"configuration error: {error}", file=sys.stderr)
+        sys.exit(2)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

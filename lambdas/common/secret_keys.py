@@ -1,0 +1,8 @@
+"""The names in the project's secret (one JSON object). Steps read them with `secret NAME` on the node."""
+
+SECRET_KEYS: tuple[str, ...] = (
+    "ADMIN_PASS", "DEMO_PASS", "DB_ROOT_PASS", "RABBIT_PASS", "METADATA_SECRET",
+    "KEYSTONE_DBPASS", "GLANCE_DBPASS", "GLANCE_PASS", "PLACEMENT_DBPASS", "PLACEMENT_PASS",
+    "NOVA_DBPASS", "NOVA_PASS", "NEUTRON_DBPASS", "NEUTRON_PASS", "CINDER_DBPASS", "CINDER_PASS",
+    "SWIFT_PASS", "SWIFT_HASH_PATH_PREFIX", "SWIFT_HASH_PATH_SUFFIX",
+)  # fmt: skip

@@ -1,0 +1,104 @@
+"""The VPC of the POC: subnet A (management + overlay), subnet B (provider + public), the Elastic IP, the nodes'
+security group and flow logs.
+
+L1 subnets, because the design fixes their CIDRs (the L2 Vpc allocates its own) and both must sit in one AZ.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import Config
+
+#: Public API and dashboard ports: Horizon (80/443), Keystone, noVNC, Nova, Cinder, Placement, Swift, Glance, Neutron.
+PUBLIC_PORTS = (80, 443, 5000, 6080, 8774, 8776, 8778, 8080, 9292, 9696)
+
+
+class NetworkStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.availability_zone = config.availability_zone or Fn.select(0, Fn.get_azs())
+
+        self.cfn_vpc = ec2.CfnVPC(
+            self, "Vpc", cidr_block=str(config.vpc_cidr), enable_dns_hostnames=True, enable_dns_support=True
+        )
+        Tags.of(self.cfn_vpc).add("Name", f"{config.prefix}-vpc")
+        self.subnet_a = self._subnet("SubnetA", str(config.subnet_a_cidr), "management")
+        self.subnet_b = self._subnet("SubnetB", str(config.subnet_b_cidr), "provider-public")
+
+        igw = ec2.CfnInternetGateway(self, "InternetGateway")
+        attachment = ec2.CfnVPCGatewayAttachment(self, "IgwAttachment", vpc_id=self.cfn_vpc.ref, internet_gateway_id=igw.ref)
+        self.route_table_b = self._route_table("RouteTableB", self.subnet_b)
+        ec2.CfnRoute(
+            self, "SubnetBDefault", route_table_id=self.route_table_b.ref, destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.ref,
+        ).add_dependency(attachment)  # fmt: skip
+        self.route_table_a = self._route_table("RouteTableA", self.subnet_a)
+        if config.management_egress == "nat-gateway":
+            nat_eip = ec2.CfnEIP(self, "NatEip", domain="vpc")
+            nat = ec2.CfnNatGateway(self, "NatGateway", subnet_id=self.subnet_b.ref, allocation_id=nat_eip.attr_allocation_id)
+            ec2.CfnRoute(
+                self, "SubnetADefault", route_table_id=self.route_table_a.ref, destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nat.ref,
+            )  # fmt: skip
+        # S3 is free through a gateway endpoint: the SSM agent package, the artifact bucket, command output.
+        ec2.CfnVPCEndpoint(
+            self, "S3Endpoint", vpc_id=self.cfn_vpc.ref, service_name=f"com.amazonaws.{self.region}.s3",
+            vpc_endpoint_type="Gateway", route_table_ids=[self.route_table_a.ref, self.route_table_b.ref],
+        )  # fmt: skip
+
+        self.vpc = ec2.Vpc.from_vpc_attributes(
+            self, "VpcRef", vpc_id=self.cfn_vpc.ref, vpc_cidr_block=str(config.vpc_cidr),
+            availability_zones=[self.availability_zone],
+        )  # fmt: skip
+        self._flow_logs()
+        self.elastic_ip = ec2.CfnEIP(self, "ControllerEip", domain="vpc")
+        Tags.of(self.elastic_ip).add("Name", f"{config.prefix}-controller-public")
+        self.node_sg = self._node_security_group()
+
+    def _subnet(self, construct_id: str, cidr: str, purpose: str) -> ec2.CfnSubnet:
+        subnet = ec2.CfnSubnet(
+            self, construct_id, vpc_id=self.cfn_vpc.ref, cidr_block=cidr, availability_zone=self.availability_zone,
+            map_public_ip_on_launch=False,
+        )  # fmt: skip
+        Tags.of(subnet).add("Name", f"{self.config.prefix}-{purpose}")
+        return subnet
+
+    def _route_table(self, construct_id: str, subnet: ec2.CfnSubnet) -> ec2.CfnRouteTable:
+        table = ec2.CfnRouteTable(self, construct_id, vpc_id=self.cfn_vpc.ref)
+        ec2.CfnSubnetRouteTableAssociation(
+            self, f"{construct_id}Association", route_table_id=table.ref, subnet_id=subnet.ref
+        )
+        return table
+
+    def _flow_logs(self) -> None:
+        group = logs.LogGroup(
+            self, "FlowLogGroup", retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY
+        )
+        ec2.FlowLog(
+            self, "FlowLog", resource_type=ec2.FlowLogResourceType.from_vpc(self.vpc),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(group), traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )  # fmt: skip
+
+    def _node_security_group(self) -> ec2.SecurityGroup:
+        config = self.config
+        group = ec2.SecurityGroup(
+            self, "NodeSecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+            description="OpenStack nodes: all traffic between nodes; public ports only from allowed_cidr",
+        )  # fmt: skip
+        group.add_ingress_rule(group, ec2.Port.all_traffic(), "all traffic between the OpenStack nodes")
+        # Neutron's router port answers on eth1's identity: the subnet's own traffic must reach it.
+        group.add_ingress_rule(
+            ec2.Peer.ipv4(str(config.subnet_b_cidr)), ec2.Port.all_traffic(), "provider subnet (router, floating IPs)"
+        )
+        if config.allowed_cidr is not None:
+            peer = ec2.Peer.ipv4(str(config.allowed_cidr))
+            for port in PUBLIC_PORTS:
+                group.add_ingress_rule(peer, ec2.Port.tcp(port), f"OpenStack public port {port} from allowed_cidr")
+            if config.key_pair:
+                group.add_ingress_rule(peer, ec2.Port.tcp(22), "SSH from allowed_cidr (a key pair is configured)")
+        return group

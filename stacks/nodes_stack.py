@@ -1,0 +1,168 @@
+"""The OpenStack nodes: instances with their ENIs and disks, the Elastic IP on the controller's eth2, the instance
+role, the project's secret (generated passwords) and the artifact bucket (Swift rings)."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from lambdas.common.secret_keys import SECRET_KEYS
+from stacks import userdata
+from stacks.config import Config
+from stacks.constructs.node_instance import EniSpec, NodeInstance
+from stacks.constructs.python_function import PythonFunction
+from stacks.network_stack import NetworkStack
+
+DEBIAN_AMI_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
+PROJECT_TAG = "openstack-aws:project"
+ROLE_TAG = "openstack-aws:role"
+NODE_TAG = "openstack-aws:node"
+
+
+class NodesStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: Config, network: NetworkStack, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.network = network
+        Tags.of(self).add(PROJECT_TAG, config.prefix)
+
+        self.bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=False,
+            removal_policy=RemovalPolicy.DESTROY,
+            auto_delete_objects=True,
+        )
+        self.secret = self._secret()
+        self.role = self._node_role()
+        profile = iam.CfnInstanceProfile(self, "NodeInstanceProfile", roles=[self.role.role_name])
+        image_id = ec2.MachineImage.from_ssm_parameter(DEBIAN_AMI_PARAMETER, os=ec2.OperatingSystemType.LINUX)
+        ami = image_id.get_image(self).image_id
+
+        self.nodes: dict[str, NodeInstance] = {}
+        for role_name, role in config.roles.items():
+            for node in config.node_names(role_name):
+                instance = NodeInstance(
+                    self,
+                    node.capitalize(),
+                    node=node,
+                    role=role,
+                    enis=self._enis(node, role_name),
+                    security_group_id=network.node_sg.security_group_id,
+                    instance_profile_name=profile.ref,
+                    image_id=ami,
+                    user_data=userdata.render(
+                        config, node, role_name, region=self.region, elastic_ip=network.elastic_ip.attr_public_ip,
+                        secret_arn=self.secret.secret_arn, bucket=self.bucket.bucket_name,
+                    ),
+                    prefix=config.prefix,
+                    key_pair=config.key_pair,
+                    nested_virtualization=role_name == "compute" and config.compute_nested_virtualization,
+                )  # fmt: skip
+                for taggable in (instance.instance, *instance.enis.values()):
+                    Tags.of(taggable).add(ROLE_TAG, role_name)
+                    Tags.of(taggable).add(NODE_TAG, node)
+                self.nodes[node] = instance
+
+        controller = self.nodes["controller"]
+        ec2.CfnEIPAssociation(
+            self,
+            "ControllerEipAssociation",
+            allocation_id=network.elastic_ip.attr_allocation_id,
+            network_interface_id=controller.enis[2].ref,
+        )
+        if config.management_egress == "none":
+            # The controller is subnet A's NAT (through eth2): route to its eth0, whose check is off (see _enis).
+            ec2.CfnRoute(
+                self, "SubnetAViaController", route_table_id=network.route_table_a.ref,
+                destination_cidr_block="0.0.0.0/0", network_interface_id=controller.enis[0].ref,
+            )  # fmt: skip
+        self._outputs()
+
+    def _enis(self, node: str, role: str) -> list[EniSpec]:
+        config, net = self.config, self.network
+        nat_on_controller = role == "controller" and config.management_egress == "none"
+        enis = [EniSpec(0, "management", net.subnet_a.ref, config.management_ip(node), not nat_on_controller)]
+        if role in ("controller", "compute"):
+            enis.append(EniSpec(1, "provider", net.subnet_b.ref, config.provider_eni_ip(role)))
+        if role == "controller":
+            enis.append(EniSpec(2, "public", net.subnet_b.ref, config.public_ip))
+        return enis
+
+    def _secret(self) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            "Passwords",
+            description=f"{self.config.prefix}: OpenStack passwords (admin, services, databases, RabbitMQ)",
+            # A placeholder until the seeding resource below fills every key; no value is ever in the template.
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}", generate_string_key="_seed", exclude_punctuation=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        seeder = PythonFunction(
+            self, "SecretSeeder", handler="secret_seed.handler.handler", service="secret-seed",
+            description="Fills the project's secret with one generated password per key", timeout=Duration.seconds(30),
+        )  # fmt: skip
+        secret.grant_read(seeder.function)
+        secret.grant_write(seeder.function)
+        provider = cr.Provider(self, "SecretSeedProvider", on_event_handler=seeder.function)
+        CustomResource(
+            self, "SecretSeed", service_token=provider.service_token,
+            properties={"SecretId": secret.secret_arn, "Keys": list(SECRET_KEYS)},
+        )  # fmt: skip
+        return secret
+
+    def _node_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "NodeRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="OpenStack nodes: SSM managed instance, read the project's secret, exchange artifacts",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+        )
+        self.secret.grant_read(role)
+        # Only the artifacts/ prefix, only get and put: the controller publishes rings, object nodes fetch them.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("artifacts/*")]
+            )
+        )
+        return role
+
+    def _outputs(self) -> None:
+        config, eip = self.config, self.network.elastic_ip.attr_public_ip
+        controller_id = self.nodes["controller"].instance.ref
+        CfnOutput(self, "HorizonUrl", value=f"http://{eip}/horizon", description="OpenStack dashboard")
+        CfnOutput(self, "KeystonePublicUrl", value=f"http://{eip}:5000/v3", description="Keystone public endpoint")
+        CfnOutput(self, "ElasticIp", value=eip, description="The controller's public address (eth2)")
+        CfnOutput(self, "SecretArn", value=self.secret.secret_arn, description="The OpenStack passwords")
+        CfnOutput(
+            self,
+            "AdminPasswordCommand",
+            description="Prints the OpenStack admin password",
+            value=f"aws secretsmanager get-secret-value --secret-id {self.secret.secret_arn} --query SecretString "
+            "--output text | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"ADMIN_PASS\"])'",
+        )
+        CfnOutput(self, "ArtifactBucket", value=self.bucket.bucket_name)
+        for node, instance in self.nodes.items():
+            CfnOutput(self, f"InstanceId{node.capitalize()}", value=instance.instance.ref, description=f"{node}")
+        if config.allowed_cidr is None:
+            CfnOutput(
+                self,
+                "PublicAccess",
+                description="allowed_cidr is unset: no public ingress",
+                value=f"No public ingress. Reach Horizon with: aws ssm start-session --target {controller_id} "
+                "--document-name AWS-StartPortForwardingSession --parameters portNumber=80,localPortNumber=8080 "
+                "then open http://localhost:8080/horizon ; or deploy with -c allowed_cidr=<your.ip>/32",
+            )

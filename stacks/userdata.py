@@ -1,0 +1,58 @@
+"""Renders `userdata/node.sh` for one node: the node's variables first, then the shared script.
+
+Values that are deploy-time tokens (Elastic IP, secret ARN, bucket) stay tokens; CloudFormation joins them in.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from stacks.config import Config
+
+USERDATA_DIR = Path(__file__).resolve().parent.parent / "userdata"
+
+
+def _quote(value: str) -> str:
+    # Tokens must stay intact for CloudFormation to substitute them, so they are double-quoted, not shlex-quoted.
+    return f'"{value}"' if "${Token[" in value else shlex.quote(value)
+
+
+def role_packages(role: str) -> list[str]:
+    lines = (USERDATA_DIR / "packages" / f"{role}.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def hosts_block(config: Config) -> str:
+    """The /etc/hosts lines every node gets, as one string with literal \\n separators (printf %b expands them)."""
+    return "".join(f"{config.management_ip(node)} {node}\\n" for node in config.all_nodes)
+
+
+def render(config: Config, node: str, role: str, *, region: str, elastic_ip: str, secret_arn: str, bucket: str) -> str:
+    """The complete userdata script of one node."""
+
+    def ips(role_name: str) -> str:
+        return " ".join(config.management_ip(n) for n in config.node_names(role_name))
+
+    variables = {
+        "NODE_NAME": node,
+        "ROLE": role,
+        "PREFIX": config.prefix,
+        "REGION": region,
+        "CONTROLLER_IP": config.management_ip("controller"),
+        "ELASTIC_IP": elastic_ip,
+        "HOSTS_BLOCK": hosts_block(config),
+        "COMPUTE_IPS": ips("compute"),
+        "BLOCK_IPS": ips("block"),
+        "OBJECT_IPS": ips("object"),
+        "PROVIDER_CIDR": str(config.subnet_b_cidr),
+        "PROVIDER_GW": config.gateway(config.subnet_b_cidr),
+        "SECRET_ARN": secret_arn,
+        "ARTIFACT_BUCKET": bucket,
+        "PACKAGES": " ".join(role_packages(role)),
+        "NAT_FOR_SUBNET_A": "true" if config.management_egress == "none" else "false",
+    }
+    script = (USERDATA_DIR / "node.sh").read_text()
+    shebang, _, body = script.partition("\n")
+    header = "\n".join(f"{key}={_quote(value)}" for key, value in variables.items())
+    return f"{shebang}\n{header}\n{body}"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# step: base
+# roles: controller, compute, block, object
+# after: -
+# timeout: 1800
+# inputs: node facts, cluster facts (CONTROLLER_IP, MGMT_CIDR, APT_PROXY, optional NTP_UPSTREAM)
+# guarantees: chrony (controller serves MGMT_CIDR, the others follow it), crudini/jq/curl/python3-openstackclient/python3-boto3, br_netfilter and bridge sysctls on controller and compute
+set -euo pipefail
+# shellcheck source=lib/common.sh
+[[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+step_begin
+require_vars MGMT_CIDR
+
+apt_install chrony crudini jq curl ca-certificates python3-openstackclient python3-boto3 iptables \
+    iproute2 procps lsof
+
+# --- time: the controller serves the management subnet (and keeps serving when it has no upstream), every other
+# node follows the controller. Upstream: NTP_UPSTREAM from cluster.env; default Amazon Time Sync on AWS, none in
+# the rig (whose nodes must not reach out).
+if [[ "$ROLE" == controller ]]; then
+    if [[ -z "${NTP_UPSTREAM+x}" && "$SECRET_SOURCE" == secretsmanager:* ]]; then NTP_UPSTREAM=169.254.169.123; fi
+    {
+        echo "# openstack-aws: the controller is the management subnet's time server"
+        [[ -z "${NTP_UPSTREAM:-}" ]] || echo "server $NTP_UPSTREAM prefer iburst minpoll 4 maxpoll 4"
+        echo "allow $MGMT_CIDR"
+        echo "local stratum 10"
+    } | write_file /etc/chrony/conf.d/openstack-aws.conf 0644
+else
+    printf '# openstack-aws: follow the controller\nserver %s iburst\n' "$CONTROLLER_IP" |
+        write_file /etc/chrony/conf.d/openstack-aws.conf 0644
+fi
+if grep -qE '^(pool|server) ' /etc/chrony/chrony.conf; then
+    sed -i -E 's/^((pool|server) .*)/# openstack-aws: \1/' /etc/chrony/chrony.conf
+    mark_changed /etc/chrony/chrony.conf
+fi
+if in_container; then
+    # A container may not set the clock: chrony's unit skips itself without CAP_SYS_TIME. Run it with -x
+    # (serve and follow time without touching the clock) so the rig keeps the same topology.
+    mkdir -p /etc/systemd/system/chrony.service.d
+    write_file /etc/systemd/system/chrony.service.d/openstack-aws.conf 0644 <<'UNIT'
+[Unit]
+ConditionCapability=
+[Service]
+ExecStart=
+ExecStart=!/usr/sbin/chronyd -F 1 -x
+UNIT
+    changed /etc/systemd/system/chrony.service.d/openstack-aws.conf && systemctl daemon-reload
+fi
+svc_apply "/etc/chrony/conf.d/openstack-aws.conf /etc/chrony/chrony.conf /etc/systemd/system/chrony.service.d/openstack-aws.conf" chrony
+svc_check chrony
+
+# --- bridge netfilter: Neutron's linuxbridge security groups need iptables to see bridged traffic.
+if [[ "$ROLE" == controller || "$ROLE" == compute ]]; then
+    echo br_netfilter | write_file /etc/modules-load.d/openstack-aws.conf 0644
+    if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+        modprobe br_netfilter 2>/dev/null ||
+            die "br_netfilter is not loaded and cannot be loaded here (in a container: load it on the host)"
+    fi
+    write_file /etc/sysctl.d/60-openstack-aws.conf 0644 <<'SYSCTL'
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+SYSCTL
+    for key in net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
+        [[ "$(sysctl -n "$key")" == 1 ]] || sysctl -q -w "$key=1" || die "cannot set $key"
+    done
+fi
+
+chronyc -n sources 2>/dev/null | sed 's/^/  /' || true
+log "base ready"

@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# steps/lib/common.sh: logging, node/cluster facts, secrets, config editing, waiting, packages, artifacts.
+#
+# Sourced by a step when it runs from a checkout (the guarded source line in each step); concatenated in front
+# of the step when it runs as an SSM document or in the rig. So this file only defines functions and constants:
+# nothing here runs at load time except marking the library as loaded.
+# shellcheck disable=SC2034  # variables set here are used by the steps
+
+OSA_LIB_COMMON=1
+OSA_ETC=/etc/openstack-aws
+OSA_STATE=/var/lib/openstack-aws
+OSA_RUN=/run/openstack-aws
+
+# ---------------------------------------------------------------------------------------------------- logging
+_osa_step_name() {
+    if [[ -n "${STEP_NAME:-}" ]]; then
+        printf '%s' "$STEP_NAME"
+    elif [[ -r "$0" ]] && grep -qm1 '^# step:' "$0" 2>/dev/null; then
+        sed -n 's/^# step:[[:space:]]*\([a-z0-9-]*\).*/\1/p' "$0" | head -n1
+    else
+        printf 'step'
+    fi
+}
+
+log() { printf '%s [%s] %s\n' "$(date -u +%H:%M:%S)" "${OSA_STEP:-step}" "$*"; }
+warn() { printf '%s [%s] WARNING: %s\n' "$(date -u +%H:%M:%S)" "${OSA_STEP:-step}" "$*" >&2; }
+die() {
+    printf '%s [%s] ERROR: %s\n' "$(date -u +%H:%M:%S)" "${OSA_STEP:-step}" "$*" >&2
+    exit 1
+}
+
+# One machine-readable line per verification check: CHECK <name> <ok|fail|skip> <detail>
+check_line() {
+    local name=$1 result=$2
+    shift 2
+    printf 'CHECK %s %s %s\n' "$name" "$result" "${*:-}"
+}
+
+_osa_on_error() {
+    local rc=$? line=$1 cmd=$2
+    printf '%s [%s] ERROR: command failed (exit %s) at line %s: %s\n' "$(date -u +%H:%M:%S)" "${OSA_STEP:-step}" \
+        "$rc" "$line" "$cmd" >&2
+    printf '%s [%s] ERROR: step %s failed; fix the cause above and re-run the step (it is idempotent)\n' \
+        "$(date -u +%H:%M:%S)" "${OSA_STEP:-step}" "${OSA_STEP:-step}" >&2
+}
+
+_osa_on_exit() {
+    local rc=$?
+    rm -f "$OSA_RUN/secrets.$$.json" 2>/dev/null || true
+    if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then rm -f /usr/sbin/policy-rc.d; fi
+    if ((rc == 0)); then
+        log "done in $((SECONDS - OSA_T0))s"
+    fi
+}
+
+# step_begin: call once at the top of every step, after the library is loaded. Loads the facts files, sets up
+# error reporting and a private umask, and prepares state directories.
+step_begin() {
+    OSA_STEP=$(_osa_step_name)
+    OSA_T0=$SECONDS
+    umask 022
+    set -o errtrace
+    trap '_osa_on_error "$LINENO" "$BASH_COMMAND"' ERR
+    trap _osa_on_exit EXIT
+    export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 LANG=C.UTF-8
+    export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    load_facts
+    mkdir -p "$OSA_STATE" "$OSA_RUN"
+    chmod 700 "$OSA_RUN"
+    log "starting on ${NODE_NAME:-$(hostname)} (role ${ROLE:-?})"
+}
+
+# ---------------------------------------------------------------------------------------------------- facts
+load_facts() {
+    local f
+    for f in "$OSA_ETC/node.env" "$OSA_ETC/cluster.env"; do
+        [[ -r "$f" ]] || die "$f is missing: userdata (or the rig) writes it before any step runs"
+        set -a
+        # shellcheck disable=SC1090
+        . "$f"
+        set +a
+    done
+    require_vars ROLE NODE_NAME MGMT_IF MGMT_IP CONTROLLER_IP SECRET_SOURCE ARTIFACT_STORE
+}
+
+# require_vars NAME...: die naming every fact that is missing or empty.
+require_vars() {
+    local v missing=()
+    for v in "$@"; do
+        [[ -n "${!v:-}" ]] || missing+=("$v")
+    done
+    ((${#missing[@]} == 0)) || die "missing facts: ${missing[*]} (see steps/README.md for node.env and cluster.env)"
+}
+
+# require_role ROLE...: die unless this node has one of the roles.
+require_role() {
+    local r
+    for r in "$@"; do [[ "$ROLE" == "$r" ]] && return 0; done
+    die "this step runs on role(s) $* but this node is '$ROLE'"
+}
+
+in_container() { systemd-detect-virt -cq 2>/dev/null; }
+
+# ---------------------------------------------------------------------------------------------------- secrets
+# secret NAME: print one secret. Source: SECRET_SOURCE = secretsmanager:<arn> (boto3 or aws cli with the
+# instance role) or file:<path> (a JSON object). The JSON is cached for the step's lifetime in a 0600 file
+# under /run (tmpfs, removed when the step exits); values never appear in arguments or logs.
+_osa_secrets_json() {
+    local cache="$OSA_RUN/secrets.$$.json"
+    if [[ ! -s "$cache" ]]; then
+        (
+            umask 077
+            case "$SECRET_SOURCE" in
+                file:*)
+                    local path=${SECRET_SOURCE#file:}
+                    [[ -r "$path" ]] || die "secret file $path is not readable (SECRET_SOURCE=$SECRET_SOURCE)"
+                    cp "$path" "$cache.tmp"
+                    ;;
+                secretsmanager:*)
+                    local arn=${SECRET_SOURCE#secretsmanager:}
+                    if python3 -c 'import boto3' 2>/dev/null; then
+                        OSA_ARN=$arn python3 - >"$cache.tmp" <<'PY' || die "cannot read secret $arn from Secrets Manager (instance role needs secretsmanager:GetSecretValue)"
+import os, sys, boto3
+arn = os.environ["OSA_ARN"]
+region = arn.split(":")[3]
+sys.stdout.write(boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"])
+PY
+                    elif command -v aws >/dev/null; then
+                        aws secretsmanager get-secret-value --region "$(cut -d: -f4 <<<"$arn")" --secret-id "$arn" \
+                            --query SecretString --output text >"$cache.tmp" ||
+                            die "cannot read secret $arn from Secrets Manager (instance role needs secretsmanager:GetSecretValue)"
+                    else
+                        die "neither python3-boto3 nor awscli is installed: cannot read $arn"
+                    fi
+                    ;;
+                *) die "SECRET_SOURCE '$SECRET_SOURCE' is neither secretsmanager:<arn> nor file:<path>" ;;
+            esac
+            jq -e 'type == "object"' "$cache.tmp" >/dev/null || die "the secret at $SECRET_SOURCE is not a JSON object"
+            mv "$cache.tmp" "$cache"
+        ) || exit 1
+    fi
+    printf '%s' "$cache"
+}
+
+secret() {
+    local name=$1 cache value
+    cache=$(_osa_secrets_json) || exit 1
+    value=$(jq -r --arg k "$name" '.[$k] // empty' "$cache")
+    [[ -n "$value" ]] || die "secret $name is missing from $SECRET_SOURCE"
+    printf '%s' "$value"
+}
+
+# load_secrets NAME...: set shell variables (not exported) of the same names, so heredocs can use them and a
+# missing secret stops the step before anything is written.
+load_secrets() {
+    local name value
+    for name in "$@"; do
+        value=$(secret "$name") || exit 1
+        printf -v "$name" '%s' "$value"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------- config
+declare -gA OSA_CHANGED=()
+
+_osa_sum() { if [[ -e "$1" ]]; then sha256sum "$1" | cut -d' ' -f1; else echo none; fi; }
+
+# ini_merge FILE [OWNER:GROUP]: merge the INI text on stdin into FILE (crudini --merge; values never appear on
+# a command line). Records whether the file changed, for svc_apply.
+ini_merge() {
+    local file=$1 owner=${2:-} before
+    before=$(_osa_sum "$file")
+    [[ -e "$file" ]] || install -m 0640 /dev/null "$file"
+    crudini --merge "$file" || die "crudini could not merge settings into $file"
+    [[ -z "$owner" ]] || chown "$owner" "$file"
+    [[ "$(_osa_sum "$file")" == "$before" ]] || { OSA_CHANGED[$file]=1; log "configured $file"; }
+}
+
+# ini_set FILE SECTION KEY VALUE: one setting (for values that are not secret; secrets go through ini_merge).
+ini_set() {
+    printf '[%s]\n%s = %s\n' "$2" "$3" "$4" | ini_merge "$1"
+}
+
+# ini_del FILE SECTION KEY
+ini_del() {
+    local before
+    before=$(_osa_sum "$1")
+    crudini --del "$1" "$2" "$3"
+    [[ "$(_osa_sum "$1")" == "$before" ]] || OSA_CHANGED[$1]=1
+}
+
+# write_file FILE MODE [OWNER:GROUP]: replace FILE with stdin only when the content differs.
+write_file() {
+    local file=$1 mode=$2 owner=${3:-} tmp
+    tmp=$(mktemp "$file.XXXXXX" 2>/dev/null || mktemp)
+    cat >"$tmp"
+    if [[ -e "$file" ]] && cmp -s "$tmp" "$file"; then
+        rm -f "$tmp"
+    else
+        mv "$tmp" "$file"
+        OSA_CHANGED[$file]=1
+        log "wrote $file"
+    fi
+    chmod "$mode" "$file"
+    [[ -z "$owner" ]] || chown "$owner" "$file"
+}
+
+# changed FILE...: true when any of the files changed during this step.
+changed() {
+    local f
+    for f in "$@"; do [[ -n "${OSA_CHANGED[$f]:-}" ]] && return 0; done
+    return 1
+}
+
+# mark_changed TAG: record a change that is not a file (a package installed, a key created...).
+mark_changed() { OSA_CHANGED[$1]=1; }
+
+# set_line FILE REGEX LINE: replace the first line matching REGEX with LINE, or append LINE.
+set_line() {
+    local file=$1 re=$2 line=$3
+    if grep -qxF -- "$line" "$file" 2>/dev/null; then return 0; fi
+    if grep -qE -- "$re" "$file" 2>/dev/null; then
+        local tmp
+        tmp=$(mktemp)
+        OSA_LINE=$line awk -v re="$re" '!d && $0 ~ re {print ENVIRON["OSA_LINE"]; d=1; next} {print}' "$file" >"$tmp"
+        cat "$tmp" >"$file"
+        rm -f "$tmp"
+    else
+        printf '%s\n' "$line" >>"$file"
+    fi
+    OSA_CHANGED[$file]=1
+    log "set '$line' in $file"
+}
+
+# ---------------------------------------------------------------------------------------------------- services
+# svc_apply "FILE..." SERVICE...: enable the services; restart them when one of the files (or a tag given to
+# mark_changed) changed in this step, otherwise start the ones that are not running. A second run with nothing
+# changed restarts nothing.
+svc_apply() {
+    local -a files
+    read -r -a files <<<"$1"
+    shift
+    local svc restart=0
+    if ((${#files[@]})) && changed "${files[@]}"; then restart=1; fi
+    for svc in "$@"; do
+        systemctl is-enabled -q "$svc" 2>/dev/null || systemctl enable -q "$svc" 2>/dev/null ||
+            warn "could not enable $svc"
+        if ((restart)); then
+            log "restarting $svc"
+            systemctl restart "$svc" || die "$svc failed to restart: see 'journalctl -u $svc' and its log in /var/log"
+        elif ! systemctl is-active -q "$svc"; then
+            log "starting $svc"
+            systemctl restart "$svc" || die "$svc failed to start: see 'journalctl -u $svc' and its log in /var/log"
+        fi
+    done
+}
+
+# svc_check SERVICE...: die unless the services are active a few seconds later (catches crash loops).
+svc_check() {
+    local svc
+    sleep 3
+    for svc in "$@"; do
+        systemctl is-active -q "$svc" ||
+            die "$svc is not running: see 'journalctl -u $svc' and /var/log/*/$svc.log"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------- waiting
+# wait_for DESCRIPTION TIMEOUT COMMAND...: run COMMAND every 2 s until it succeeds; die after TIMEOUT seconds.
+wait_for() {
+    local what=$1 timeout=$2 start=$SECONDS
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS - start < timeout)) || die "timed out after ${timeout}s waiting for $what"
+        sleep 2
+    done
+}
+
+_osa_port_open() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# wait_port HOST PORT [TIMEOUT]
+wait_port() {
+    wait_for "$1:$2 to accept connections" "${3:-120}" _osa_port_open "$1" "$2"
+}
+
+# wait_http URL [TIMEOUT]: any HTTP answer (even 401/404) means the service is up.
+wait_http() {
+    wait_for "$1 to answer" "${2:-120}" curl -s -o /dev/null --max-time 5 "$1"
+}
+
+# retry TRIES DELAY COMMAND...
+retry() {
+    local tries=$1 delay=$2 n=1
+    shift 2
+    until "$@"; do
+        ((n < tries)) || return 1
+        n=$((n + 1))
+        sleep "$delay"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------- packages
+# Every question that would make a Debian OpenStack package configure a database, RabbitMQ, Keystone
+# credentials or endpoints by itself is answered false: the steps own all configuration.
+_osa_debconf_answers() {
+    local p
+    for p in keystone glance nova novaapi neutron cinder placement; do
+        printf '%s %s/configure_db boolean false\n' "$p" "$p"
+    done
+    for p in glance nova neutron cinder; do
+        printf '%s %s/configure_rabbit boolean false\n' "$p" "$p"
+    done
+    for p in glance nova neutron cinder placement; do
+        printf '%s %s/configure_ksat boolean false\n' "$p" "$p"
+        printf '%s %s/ksat-create-service-user boolean false\n' "$p" "$p"
+        printf '%s %s/configure_api-endpoint boolean false\n' "$p" "$p"
+    done
+    cat <<'EOF'
+keystone keystone/create-admin-tenant boolean false
+keystone keystone/register-endpoint boolean false
+nova-common nova/configure_neutron boolean false
+nova-common nova/configure_placement boolean false
+neutron-common neutron/configure_nova boolean false
+neutron-metadata-agent neutron-metadata/configure boolean false
+nova-consoleproxy nova-consoleproxy/daemon_type select novnc
+openstack-dashboard-apache horizon/activate_vhost boolean true
+openstack-dashboard-apache horizon/use_ssl boolean false
+iptables-persistent iptables-persistent/autosave_v4 boolean false
+iptables-persistent iptables-persistent/autosave_v6 boolean false
+mariadb-server mysql-server/root_password password
+EOF
+}
+
+_osa_apt_proxy() {
+    local conf=/etc/apt/apt.conf.d/01openstack-aws-proxy
+    if [[ -n "${APT_PROXY:-}" ]]; then
+        printf 'Acquire::http::Proxy "%s";\n' "$APT_PROXY" | write_file "$conf" 0644
+    elif [[ -e "$conf" ]]; then
+        rm -f "$conf"
+    fi
+}
+
+_osa_installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+
+# apt_install PACKAGE...: install what is missing, non-interactively, with the debconf answers above; services
+# are not started by the packages (a policy-rc.d denies it), the steps start them once configured.
+apt_install() {
+    local p missing=()
+    for p in "$@"; do _osa_installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+    _osa_apt_proxy
+    _osa_debconf_answers | debconf-set-selections
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        OSA_POLICY_RC_MADE=1
+    fi
+    log "installing ${missing[*]}"
+    local lists_age=999999
+    [[ -d /var/lib/apt/lists/partial ]] &&
+        lists_age=$(($(date +%s) - $(stat -c %Y /var/lib/apt/lists/partial)))
+    if ((lists_age > 3600)) || ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
+        retry 3 10 apt-get update -q || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
+    fi
+    retry 3 10 apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        --no-install-recommends "${missing[@]}" ||
+        die "apt-get install ${missing[*]} failed: see the apt output above"
+    if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then
+        rm -f /usr/sbin/policy-rc.d
+        OSA_POLICY_RC_MADE=
+    fi
+    mark_changed packages
+}
+
+# ---------------------------------------------------------------------------------------------------- artifacts
+# artifact_put NAME FILE / artifact_get NAME FILE: share files between nodes. ARTIFACT_STORE is s3://bucket/prefix
+# (boto3 or aws cli, instance role) or dir:<path> (the rig: a directory every node sees).
+artifact_put() {
+    local name=$1 file=$2
+    [[ -r "$file" ]] || die "artifact_put: $file does not exist"
+    case "$ARTIFACT_STORE" in
+        dir:*)
+            local dir=${ARTIFACT_STORE#dir:}
+            mkdir -p "$dir"
+            cp "$file" "$dir/.$name.tmp" && mv "$dir/.$name.tmp" "$dir/$name"
+            ;;
+        s3://*)
+            local url="${ARTIFACT_STORE%/}/$name"
+            if python3 -c 'import boto3' 2>/dev/null; then
+                OSA_URL=$url OSA_FILE=$file REGION=${REGION:-} python3 - <<'PY' || die "cannot upload $file to $url"
+import os, boto3
+bucket, _, key = os.environ["OSA_URL"][5:].partition("/")
+boto3.client("s3", region_name=os.environ.get("REGION") or None).upload_file(os.environ["OSA_FILE"], bucket, key)
+PY
+            else
+                aws s3 cp --only-show-errors "$file" "$url" || die "cannot upload $file to $url"
+            fi
+            ;;
+        *) die "ARTIFACT_STORE '$ARTIFACT_STORE' is neither s3://bucket/prefix nor dir:<path>" ;;
+    esac
+    log "published artifact $name"
+}
+
+artifact_get() {
+    local name=$1 file=$2
+    case "$ARTIFACT_STORE" in
+        dir:*)
+            local src="${ARTIFACT_STORE#dir:}/$name"
+            [[ -r "$src" ]] || return 1
+            cp "$src" "$file.tmp" && mv "$file.tmp" "$file"
+            ;;
+        s3://*)
+            local url="${ARTIFACT_STORE%/}/$name"
+            if python3 -c 'import boto3' 2>/dev/null; then
+                OSA_URL=$url OSA_FILE=$file.tmp REGION=${REGION:-} python3 - 2>/dev/null <<'PY' || return 1
+import os, boto3
+bucket, _, key = os.environ["OSA_URL"][5:].partition("/")
+boto3.client("s3", region_name=os.environ.get("REGION") or None).download_file(bucket, key, os.environ["OSA_FILE"])
+PY
+            else
+                aws s3 cp --only-show-errors "$url" "$file.tmp" 2>/dev/null || return 1
+            fi
+            mv "$file.tmp" "$file"
+            ;;
+        *) die "ARTIFACT_STORE '$ARTIFACT_STORE' is neither s3://bucket/prefix nor dir:<path>" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------------- misc
+# done_marker NAME / mark_done NAME: remember one-time actions across runs.
+done_marker() { [[ -e "$OSA_STATE/$1.done" ]]; }
+mark_done() { touch "$OSA_STATE/$1.done"; }
+
+# Load the rest of the library when this file is sourced from a checkout (in SSM it is all inlined already).
+if [[ "${BASH_SOURCE[0]}" == */lib/common.sh && -z "${OSA_LIB_OPENSTACK:-}" ]]; then
+    # shellcheck source=openstack.sh
+    . "$(dirname "${BASH_SOURCE[0]}")/openstack.sh"
+fi

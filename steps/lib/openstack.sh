@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# steps/lib/openstack.sh: databases, RabbitMQ/Keystone settings shared by the services, idempotent Keystone and
+# Neutron objects. Only function definitions (see common.sh for how the library is loaded).
+# shellcheck disable=SC2034  # variables set here are used by the steps
+
+OSA_LIB_OPENSTACK=1
+OS_REGION=RegionOne
+
+# ---------------------------------------------------------------------------------------------------- database
+# mysql_root: the MariaDB client as root through the unix socket (Debian's root@localhost uses unix_socket).
+mysql_root() { mysql --protocol=socket -uroot "$@"; }
+
+# db_ensure DATABASE USER PASSWORD_SECRET: database and user with all privileges, from localhost and the network.
+# The password travels on stdin to the client, never in arguments. Nothing changes when they already exist.
+db_ensure() {
+    local db=$1 user=$2 pass
+    pass=$(secret "$3") || exit 1
+    if [[ -n "$(mysql_root -N -e "SELECT 1 FROM mysql.user WHERE user='$user' LIMIT 1")" ]] &&
+        [[ -n "$(mysql_root -N -e "SHOW DATABASES LIKE '$db'")" ]]; then
+        return 0
+    fi
+    mysql_root <<SQL || die "could not create database $db / user $user in MariaDB"
+CREATE DATABASE IF NOT EXISTS \`$db\`;
+CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$pass';
+CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$pass';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'%';
+SQL
+    log "database $db and user $user created"
+}
+
+# db_url USER PASSWORD DATABASE: the SQLAlchemy URL on the controller's management address.
+db_url() { printf 'mysql+pymysql://%s:%s@%s/%s' "$1" "$2" "$CONTROLLER_IP" "$3"; }
+
+# as_service USER COMMAND: run a management command as the service's system user.
+as_service() {
+    local user=$1
+    shift
+    runuser -u "$user" -- "$@"
+}
+
+# ---------------------------------------------------------------------------------------------------- settings
+# rabbit_url: oslo.messaging transport URL (needs RABBIT_PASS loaded with load_secrets).
+rabbit_url() { printf 'rabbit://openstack:%s@%s:5672/' "$RABBIT_PASS" "$CONTROLLER_IP"; }
+
+# ini_ks_auth FILE SECTION USER PASSWORD: a keystoneauth "password" block (placement, neutron, nova sections...).
+ini_ks_auth() {
+    ini_merge "$1" <<EOF
+[$2]
+auth_url = http://$CONTROLLER_IP:5000/v3
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+region_name = $OS_REGION
+project_name = service
+username = $3
+password = $4
+EOF
+}
+
+# ini_authtoken FILE USER PASSWORD: [keystone_authtoken] of an API service.
+ini_authtoken() {
+    ini_ks_auth "$1" keystone_authtoken "$2" "$3"
+    ini_merge "$1" <<EOF
+[keystone_authtoken]
+www_authenticate_uri = http://$CONTROLLER_IP:5000
+memcached_servers = $CONTROLLER_IP:11211
+service_token_roles_required = true
+EOF
+}
+
+# ini_common FILE: transport URL and auth strategy, the lines every service shares.
+ini_common() {
+    ini_merge "$1" <<EOF
+[DEFAULT]
+transport_url = $(rabbit_url)
+auth_strategy = keystone
+[oslo_concurrency]
+lock_path = /var/lib/${2:-$(basename "$(dirname "$1")")}/tmp
+EOF
+}
+
+# uwsgi_processes INI N: fewer uwsgi workers than Debian's default of 8 (a POC on 16 GiB runs ~10 APIs).
+uwsgi_processes() {
+    [[ -e "$1" ]] || return 0
+    ini_set "$1" uwsgi processes "$2"
+}
+
+# ---------------------------------------------------------------------------------------------------- keystone
+# os_admin: the admin credentials in the environment (OS_PASSWORD in env, never an argument).
+os_admin() {
+    local pass
+    pass=$(secret ADMIN_PASS) || exit 1
+    export OS_USERNAME=admin OS_PASSWORD="$pass" OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
+        OS_PROJECT_DOMAIN_NAME=Default OS_AUTH_URL="http://$CONTROLLER_IP:5000/v3" OS_IDENTITY_API_VERSION=3 \
+        OS_IMAGE_API_VERSION=2 OS_INTERFACE=internal OS_REGION_NAME=$OS_REGION
+}
+
+# os_id KIND NAME [ARGS...]: the id of a named object, empty when absent (e.g. os_id project demo).
+os_id() {
+    local kind=$1 name=$2
+    shift 2
+    openstack "$kind" show "$@" -f value -c id "$name" 2>/dev/null || true
+}
+
+os_ensure_project() {
+    [[ -n "$(os_id project "$1" --domain default)" ]] && return 0
+    openstack project create --domain default --description "$2" "$1" >/dev/null || die "cannot create project $1"
+    log "project $1 created"
+}
+
+os_ensure_role() {
+    [[ -n "$(os_id role "$1")" ]] && return 0
+    openstack role create "$1" >/dev/null || die "cannot create role $1"
+    log "role $1 created"
+}
+
+# os_ensure_user NAME PASSWORD_SECRET: a user in domain Default. The password goes through the environment to
+# openstacksdk (the CLI only takes it as an argument). An existing user is left as it is.
+os_ensure_user() {
+    local name=$1 pass
+    [[ -n "$(os_id user "$name" --domain default)" ]] && return 0
+    pass=$(secret "$2") || exit 1
+    OSA_USER=$name OSA_PASS=$pass python3 - <<'PY' || die "cannot create user $name"
+import os, openstack
+conn = openstack.connect()
+conn.identity.create_user(name=os.environ["OSA_USER"], password=os.environ["OSA_PASS"], domain_id="default")
+PY
+    log "user $name created"
+}
+
+# os_ensure_grant USER PROJECT ROLE
+os_ensure_grant() {
+    local have
+    have=$(openstack role assignment list --user "$1" --user-domain Default --project "$2" --project-domain Default \
+        --role "$3" -f value -c Role 2>/dev/null) || die "cannot list role assignments of $1"
+    [[ -n "$have" ]] && return 0
+    openstack role add --user "$1" --user-domain Default --project "$2" --project-domain Default "$3" ||
+        die "cannot give role $3 on $2 to $1"
+    log "role $3 on project $2 given to $1"
+}
+
+os_ensure_service() { # NAME TYPE DESCRIPTION
+    local have
+    have=$(openstack service list -f value -c Name -c Type | awk -v n="$1" -v t="$2" '$1 == n && $2 == t')
+    [[ -n "$have" ]] && return 0
+    openstack service create --name "$1" --description "$3" "$2" >/dev/null || die "cannot create service $1"
+    log "service $1 ($2) created"
+}
+
+# os_ensure_endpoint TYPE INTERFACE URL: create, or correct a URL that differs.
+os_ensure_endpoint() {
+    local type=$1 iface=$2 url=$3 id have
+    read -r id have < <(openstack endpoint list --service "$type" --interface "$iface" --region "$OS_REGION" \
+        -f value -c ID -c URL 2>/dev/null | head -n1) || true
+    if [[ -z "${id:-}" ]]; then
+        openstack endpoint create --region "$OS_REGION" "$type" "$iface" "$url" >/dev/null ||
+            die "cannot create the $iface endpoint of $type"
+        log "endpoint $type $iface $url created"
+    elif [[ "$have" != "$url" ]]; then
+        openstack endpoint set --url "$url" "$id" || die "cannot update endpoint $id"
+        log "endpoint $type $iface corrected to $url"
+    fi
+}
+
+# os_register NAME TYPE DESCRIPTION PASSWORD_SECRET URL: the service user (admin in project service), the
+# service and its three endpoints on the management address (only Keystone's public endpoint uses the EIP).
+os_register() {
+    local name=$1 type=$2 desc=$3 pass=$4 url=$5 iface
+    os_ensure_user "$name" "$pass"
+    os_ensure_grant "$name" service admin
+    os_ensure_service "$name" "$type" "$desc"
+    for iface in public internal admin; do os_ensure_endpoint "$type" "$iface" "$url"; done
+}
+
+# ---------------------------------------------------------------------------------------------------- neutron
+# os_ensure NAME KIND CREATE_ARGS...: `openstack KIND create CREATE_ARGS NAME` unless it exists; prints the id.
+os_ensure() {
+    local name=$1 kind=$2 id
+    shift 2
+    id=$(os_id "$kind" "$name")
+    if [[ -z "$id" ]]; then
+        id=$(openstack "$kind" create "$@" -f value -c id "$name") || die "cannot create $kind $name"
+        log "$kind $name created" >&2
+    fi
+    printf '%s' "$id"
+}

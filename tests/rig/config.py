@@ -1,0 +1,141 @@
+"""The rig's topology and paths: one place for every name, address and MAC the rig uses.
+
+Addresses mirror the AWS defaults (DESIGN.md "Nodes and networks"); MACs are derived from the ENI's primary
+address so they are stable across runs and readable (02:00:ac:1f:<3rd octet>:<4th octet>).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("RIG_BUILD_DIR", REPO / "build" / "rig"))
+BASE = BUILD / "base"  # debootstrapped bookworm, built once
+BASE_MARKER = BASE / ".rig-base-complete"
+NODES_DIR = BUILD / "nodes"  # one root file system per node
+DISKS_DIR = BUILD / "disks"  # sparse backing files of the data disks
+ARTIFACTS = BUILD / "artifacts"  # ARTIFACT_STORE=dir:..., shared by all nodes
+TEST_IMAGE = BUILD / "test-image.img"
+STATE = BUILD / "state.json"
+ENI_TABLE = BUILD / "eni.json"
+SECRETS = BUILD / "secrets.json"
+REPORT = BUILD / "report.json"
+LOGS = BUILD / "logs"
+ACNG_DIR = BUILD / "acng"  # apt-cacher-ng configuration and pid file
+CACHE_DIR = Path(os.environ.get("RIG_CACHE_DIR", "/var/cache/apt-cacher-ng"))  # persists across runs and downs
+
+SUBNET_A = "172.31.32.0/24"
+SUBNET_B = "172.31.33.0/24"
+GW_A = "172.31.32.1"
+GW_B = "172.31.33.1"
+CACHE_IP = "172.31.32.2"  # the host, on bridge A: the VPC's ".2" service address
+CACHE_PORT = 3142
+APT_PROXY = f"http://{CACHE_IP}:{CACHE_PORT}"
+BRIDGE_A = "rigbrA"
+BRIDGE_B = "rigbrB"
+NAT_GW_IP = "172.31.33.5"  # the NAT gateway's private address in subnet B (subnet A egress)
+NAT_GW_EIP = "203.0.113.5"
+ELASTIC_IP = "203.0.113.10"
+PROBE_IP = "198.51.100.10"  # the "internet": never a real address
+INTERNET_CIDR = "198.51.100.0/24"
+IGW_INTERNET_IP = "198.51.100.1"
+# The emulated VPC's namespaces; the prefix keeps them apart from anything else on the machine.
+NS_ROUTER = "rig-vpcrouter"
+NS_IGW = "rig-igw"
+NS_INTERNET = "rig-internet"
+NFT_TABLE = "rigvpc"  # bridge family: the ENI filters
+NFT_HOST_TABLE = "righost"  # inet family on the host: nothing from the rig bridges is forwarded off the machine
+
+SECRET_KEYS = (
+    "ADMIN_PASS DEMO_PASS DB_ROOT_PASS RABBIT_PASS METADATA_SECRET KEYSTONE_DBPASS GLANCE_DBPASS GLANCE_PASS "
+    "PLACEMENT_DBPASS PLACEMENT_PASS NOVA_DBPASS NOVA_PASS NEUTRON_DBPASS NEUTRON_PASS CINDER_DBPASS CINDER_PASS "
+    "SWIFT_PASS SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX"
+).split()
+
+# Paths inside the nodes (steps/README.md)
+NODE_CONF_DIR = "/etc/openstack-aws"
+NODE_ARTIFACTS = "/var/lib/openstack-aws/artifacts"
+NODE_TEST_IMAGE = "/var/lib/openstack-aws/test-image.img"
+
+
+def mac_for(ip: str) -> str:
+    octets = [int(o) for o in ip.split(".")]
+    return "02:00:{:02x}:{:02x}:{:02x}:{:02x}".format(*octets)
+
+
+def eni_id(node: str, index: int) -> str:
+    return "eni-" + hashlib.sha256(f"{node}:{index}".encode()).hexdigest()[:17]
+
+
+@dataclass(frozen=True)
+class EniSpec:
+    index: int
+    subnet: str  # "A" or "B"
+    ip: str  # the ENI's primary private address
+    configured: bool = True  # False: the OS does not configure the address (provider ENI)
+    elastic_ip: str = ""
+
+    @property
+    def mac(self) -> str:
+        return mac_for(self.ip)
+
+    @property
+    def bridge(self) -> str:
+        return BRIDGE_A if self.subnet == "A" else BRIDGE_B
+
+    @property
+    def gateway(self) -> str:
+        return GW_A if self.subnet == "A" else GW_B
+
+    @property
+    def cidr(self) -> str:
+        return SUBNET_A if self.subnet == "A" else SUBNET_B
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    role: str
+    short: str  # used in host-side interface names (15 characters at most)
+    enis: tuple[EniSpec, ...]
+    disks_gib: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def mgmt_ip(self) -> str:
+        return self.enis[0].ip
+
+    def host_if(self, index: int) -> str:
+        return f"rv-{self.short}-{index}"  # host end of the veth, a port of the subnet bridge
+
+    def cont_if(self, index: int) -> str:
+        return f"rc-{self.short}-{index}"  # container end until the node renames it eth<index>
+
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("controller", "controller", "ctl", (
+        EniSpec(0, "A", "172.31.32.11"),
+        EniSpec(1, "B", "172.31.33.12", configured=False),
+        EniSpec(2, "B", "172.31.33.11", elastic_ip=ELASTIC_IP),
+    )),
+    NodeSpec("compute1", "compute", "cmp1", (
+        EniSpec(0, "A", "172.31.32.21"),
+        EniSpec(1, "B", "172.31.33.22", configured=False),
+    )),
+    NodeSpec("block1", "block", "blk1", (EniSpec(0, "A", "172.31.32.31"),), (40,)),
+    NodeSpec("object1", "object", "obj1", (EniSpec(0, "A", "172.31.32.41"),), (20, 20)),
+    NodeSpec("object2", "object", "obj2", (EniSpec(0, "A", "172.31.32.42"),), (20, 20)),
+)
+
+
+def node(name: str) -> NodeSpec:
+    for spec in NODES:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown node {name!r}; nodes: {', '.join(n.name for n in NODES)}")
+
+
+def nodes_for_role(role: str) -> list[NodeSpec]:
+    return [n for n in NODES if n.role == role]

@@ -1,0 +1,360 @@
+"""The nodes: base image, per-node root file systems, data disks, boot, exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from . import config, state
+from .config import NodeSpec
+from .sh import RigError, log, pid_alive, run
+
+HERE = Path(__file__).resolve().parent
+RUN_DIR = config.BUILD / "run"
+BASE_PACKAGES = (
+    "systemd,systemd-sysv,dbus,iproute2,ifupdown,ca-certificates,python3,crudini,curl,gnupg,"
+    "iputils-ping,procps,kmod,less,netbase"
+)
+SSM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+# ---------------------------------------------------------------- base image
+def ensure_base() -> None:
+    if config.BASE_MARKER.exists():
+        return
+    tmp = config.BUILD / "base.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    log("building the base image (debootstrap bookworm minbase through the cache)")
+    t0 = time.monotonic()
+    env = dict(os.environ, http_proxy=f"http://127.0.0.1:{config.CACHE_PORT}")
+    run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(tmp),
+         "http://deb.debian.org/debian"], env=env, timeout=1800)
+    _configure_base(tmp)
+    if config.BASE.exists():
+        shutil.rmtree(config.BASE)
+    tmp.rename(config.BASE)
+    config.BASE_MARKER.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    log(f"base image ready in {time.monotonic() - t0:.0f}s")
+
+
+def _configure_base(root: Path) -> None:
+    """What every node shares: apt through the host cache, the Debian sources an AMI has, interface naming."""
+    (root / "etc/apt/sources.list").write_text("")
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    (root / "etc/apt/apt.conf.d/01rig-proxy").write_text(
+        f'// rig: packages come only through the host cache\nAcquire::http::Proxy "{config.APT_PROXY}";\n'
+        'Acquire::https::Proxy "DIRECT";\n'
+        '// the archive this machine reaches may be a dated snapshot\n'
+        'Acquire::Check-Valid-Until "false";\n')
+    (root / "etc/network/interfaces").write_text(
+        "# rig: like a Debian cloud image, per-interface files come from interfaces.d\n"
+        "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n")
+    unit = root / "etc/systemd/system/rig-ifnames.service"
+    unit.write_text(
+        "[Unit]\nDescription=rig: name the ENI interfaces eth0, eth1, ... (AWS: .link files by MAC)\n"
+        "DefaultDependencies=no\nBefore=network-pre.target\nWants=network-pre.target\n\n"
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/local/sbin/rig-ifnames\n\n"
+        "[Install]\nWantedBy=sysinit.target\n")
+    wants = root / "etc/systemd/system/sysinit.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / "rig-ifnames.service"
+    if not link.is_symlink():
+        link.symlink_to("/etc/systemd/system/rig-ifnames.service")
+    # resolv.conf: no DNS server in the rig (names are in /etc/hosts; apt goes through the proxy by URL)
+    resolv = root / "etc/resolv.conf"
+    if resolv.is_symlink() or resolv.exists():
+        resolv.unlink()
+    resolv.write_text("# rig: no DNS server; names are in /etc/hosts\noptions timeout:1 attempts:1\n")
+
+
+# ---------------------------------------------------------------- per-node root file system
+def rootfs(spec: NodeSpec) -> Path:
+    return config.NODES_DIR / spec.name
+
+
+def _hosts() -> str:
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", ""]
+    lines += [f"{n.mgmt_ip} {n.name}" for n in config.NODES]
+    return "# written by the rig, as userdata writes it on AWS\n" + "\n".join(lines) + "\n"
+
+
+def _env_file(values: dict[str, str]) -> str:
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+
+
+def node_env(spec: NodeSpec) -> dict[str, str]:
+    e0 = spec.enis[0]
+    values = {"ROLE": spec.role, "NODE_NAME": spec.name, "MGMT_IF": "eth0", "MGMT_IP": e0.ip,
+              "MGMT_CIDR": e0.cidr, "MGMT_GW": e0.gateway, "MGMT_MAC": e0.mac}
+    if len(spec.enis) > 1:
+        e1 = spec.enis[1]
+        values.update({"PROVIDER_IF": "eth1", "PROVIDER_MAC": e1.mac, "PROVIDER_ENI_IP": e1.ip})
+    if len(spec.enis) > 2:
+        e2 = spec.enis[2]
+        values.update({"PUBLIC_IF": "eth2", "PUBLIC_IP": e2.ip, "PUBLIC_MAC": e2.mac, "PUBLIC_CIDR": e2.cidr,
+                       "PUBLIC_GW": e2.gateway})
+    if spec.disks_gib:
+        values["DATA_DISKS"] = " ".join(loop_devices(spec))
+    return values
+
+
+def cluster_env() -> dict[str, str]:
+    def ips(role: str) -> str:
+        return " ".join(n.mgmt_ip for n in config.nodes_for_role(role))
+
+    return {
+        "PREFIX": "osaws-rig", "REGION": "us-east-1", "CONTROLLER_IP": ips("controller"),
+        "ELASTIC_IP": config.ELASTIC_IP, "COMPUTE_IPS": ips("compute"), "BLOCK_IPS": ips("block"),
+        "OBJECT_IPS": ips("object"), "PROVIDER_CIDR": config.SUBNET_B, "PROVIDER_GW": config.GW_B,
+        "SECRET_SOURCE": f"file:{config.NODE_CONF_DIR}/secrets.json",
+        "ARTIFACT_STORE": f"dir:{config.NODE_ARTIFACTS}",
+        "TEST_IMAGE_URL": f"file://{config.NODE_TEST_IMAGE}",
+        "APT_PROXY": config.APT_PROXY,
+    }
+
+
+def rig_secrets() -> dict[str, str]:
+    """One set of random passwords per rig (kept until `down`), so re-runs on the same nodes agree."""
+    if config.SECRETS.exists():
+        return json.loads(config.SECRETS.read_text())
+    values = {key: secrets.token_hex(16) for key in config.SECRET_KEYS}
+    config.SECRETS.write_text(json.dumps(values, indent=1) + "\n")
+    config.SECRETS.chmod(0o600)
+    return values
+
+
+def _interfaces(spec: NodeSpec) -> str:
+    out = ["# rig: what cloud-init's network configuration gives the ENIs on AWS"]
+    for eni in spec.enis:
+        name = f"eth{eni.index}"
+        if eni.index == 0:
+            out += [f"auto {name}", f"iface {name} inet static", f"    address {eni.ip}/24",
+                    f"    gateway {eni.gateway}", "    mtu 9001"]
+        elif eni.configured:
+            out += [f"auto {name}", f"iface {name} inet static", f"    address {eni.ip}/24", "    mtu 9001"]
+        else:
+            out += [f"auto {name}", f"iface {name} inet manual", f"    up ip link set {name} up"]
+        out.append("")
+    return "\n".join(out)
+
+
+def _ifnames(spec: NodeSpec) -> str:
+    lines = ["#!/bin/sh", "# rig: wait for the veths the launcher moves in, name them by ENI device index", "set -e"]
+    for eni in spec.enis:
+        cif = spec.cont_if(eni.index)
+        lines += [f"i=0; while ! ip link show {cif} >/dev/null 2>&1 && ! ip link show eth{eni.index} "
+                  f">/dev/null 2>&1 && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+                  f"if ip link show {cif} >/dev/null 2>&1; then ip link set {cif} name eth{eni.index}; fi"]
+    return "\n".join(lines) + "\n"
+
+
+def write_node_config(spec: NodeSpec, root: Path) -> None:
+    (root / "etc/hostname").write_text(spec.name + "\n")
+    (root / "etc/hosts").write_text(_hosts())
+    (root / "etc/network/interfaces.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/network/interfaces.d/50-rig").write_text(_interfaces(spec))
+    script = root / "usr/local/sbin/rig-ifnames"
+    script.write_text(_ifnames(spec))
+    script.chmod(0o755)
+    conf = root / config.NODE_CONF_DIR.lstrip("/")
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "node.env").write_text(_env_file(node_env(spec)))
+    (conf / "cluster.env").write_text(_env_file(cluster_env()))
+    sec = conf / "secrets.json"
+    sec.write_text(json.dumps(rig_secrets(), indent=1) + "\n")
+    sec.chmod(0o600)
+    for path in (config.NODE_ARTIFACTS, "/root/rig-steps"):
+        (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    (root / config.NODE_TEST_IMAGE.lstrip("/")).touch()
+
+
+def ensure_rootfs(spec: NodeSpec) -> bool:
+    """Copy the base image for a node; False when it already existed."""
+    root = rootfs(spec)
+    marker = root / ".rig-node-complete"
+    if marker.exists():
+        write_node_config(spec, root)  # loop device names can change between boots
+        return False
+    if root.exists():
+        shutil.rmtree(root)
+    config.NODES_DIR.mkdir(parents=True, exist_ok=True)
+    run(["cp", "-a", "--reflink=auto", str(config.BASE), str(root)])
+    write_node_config(spec, root)
+    marker.touch()
+    return True
+
+
+# ---------------------------------------------------------------- data disks
+def disk_files(spec: NodeSpec) -> list[Path]:
+    return [config.DISKS_DIR / f"{spec.name}-{i}.img" for i in range(len(spec.disks_gib))]
+
+
+def _loop_of(path: Path) -> str | None:
+    out = run(["losetup", "-j", str(path), "-O", "NAME", "-n"], check=False).stdout.split()
+    return out[0] if out else None
+
+
+def ensure_disks(spec: NodeSpec) -> list[str]:
+    config.DISKS_DIR.mkdir(parents=True, exist_ok=True)
+    devices = []
+    for path, size in zip(disk_files(spec), spec.disks_gib, strict=True):
+        if not path.exists():
+            run(["truncate", "-s", f"{size}G", str(path)])
+        dev = _loop_of(path)
+        if not dev:
+            dev = run(["losetup", "--find", "--show", str(path)]).stdout.strip()
+        state.set_item("loops", dev, str(path))
+        devices.append(dev)
+    return devices
+
+
+def loop_devices(spec: NodeSpec) -> list[str]:
+    return [d for d in (_loop_of(p) for p in disk_files(spec)) if d]
+
+
+# ---------------------------------------------------------------- boot and exec
+def launch_file(spec: NodeSpec) -> Path:
+    return RUN_DIR / f"{spec.name}.launch"
+
+
+def leader_file(spec: NodeSpec) -> Path:
+    return RUN_DIR / f"{spec.name}.leader"
+
+
+def launcher_pid(spec: NodeSpec) -> int | None:
+    pid = state.load()["pids"].get(f"node:{spec.name}")
+    return pid if pid_alive(pid) and "node-launch.sh" in _cmdline(pid) else None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def leader(spec: NodeSpec) -> int | None:
+    try:
+        pid = int(leader_file(spec).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def _nspawn_args(spec: NodeSpec, disks: list[str]) -> list[str]:
+    args = [f"--bind={config.ARTIFACTS}:{config.NODE_ARTIFACTS}",
+            f"--bind-ro={config.TEST_IMAGE}:{config.NODE_TEST_IMAGE}",
+            "--bind=/dev/net/tun"]
+    if os.environ.get("RIG_KVM") == "1" and Path("/dev/kvm").exists():
+        args.append("--bind=/dev/kvm")
+    args += [f"--bind={d}" for d in disks]
+    return args
+
+
+def launch(spec: NodeSpec) -> None:
+    if launcher_pid(spec):
+        return
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    config.LOGS.mkdir(parents=True, exist_ok=True)
+    config.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    if not config.TEST_IMAGE.exists():
+        config.TEST_IMAGE.touch()
+    disks = ensure_disks(spec)
+    ensure_rootfs(spec)
+    cgroup = f"rig/{spec.name}"
+    state.add("cgroups", cgroup)
+    ifaces = [f"{spec.host_if(e.index)} {spec.cont_if(e.index)} {e.mac} {e.bridge}" for e in spec.enis]
+    for eni in spec.enis:
+        state.add("links", spec.host_if(eni.index))
+    launch_file(spec).write_text(
+        f"NODE={shlex.quote(spec.name)}\nROOTFS={shlex.quote(str(rootfs(spec)))}\n"
+        f"LEADER_FILE={shlex.quote(str(leader_file(spec)))}\nCGROUP={shlex.quote(cgroup)}\n"
+        f"IFACES=({' '.join(shlex.quote(i) for i in ifaces)})\n"
+        f"NSPAWN_ARGS=({' '.join(shlex.quote(a) for a in _nspawn_args(spec, disks))})\n")
+    logf = open(config.LOGS / f"{spec.name}.console.log", "ab")  # noqa: SIM115 (handed to the child)
+    proc = subprocess.Popen(["bash", str(HERE / "node-launch.sh"), str(launch_file(spec))],
+                            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    state.set_item("pids", f"node:{spec.name}", proc.pid)
+    log(f"{spec.name}: launcher pid {proc.pid}")
+
+
+def wait_booted(spec: NodeSpec, timeout: float = 180) -> int:
+    deadline = time.monotonic() + timeout
+    pid = None
+    while time.monotonic() < deadline:
+        pid = leader(spec)
+        if pid:
+            break
+        if not launcher_pid(spec):
+            raise RigError(f"{spec.name}: the launcher exited; see build/rig/logs/{spec.name}.console.log")
+        time.sleep(0.2)
+    if not pid:
+        raise RigError(f"{spec.name}: no container after {timeout:.0f}s; see build/rig/logs/{spec.name}.console.log")
+    left = max(5.0, deadline - time.monotonic())
+    proc = subprocess.run(["timeout", str(int(left)), "nsenter", "-t", str(pid), "-a",
+                           "systemctl", "is-system-running", "--wait"], capture_output=True, text=True)
+    status = proc.stdout.strip()
+    if status not in ("running", "degraded"):
+        raise RigError(f"{spec.name}: system state {status or 'unknown'!r} after boot")
+    if status == "degraded":
+        failed = node_run(spec, ["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
+        log(f"{spec.name}: booted degraded: {failed}")
+    return pid
+
+
+def node_cmd(spec: NodeSpec, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    pid = leader(spec)
+    if not pid:
+        raise RigError(f"{spec.name} is not running")
+    base_env = {"PATH": SSM_PATH, "HOME": "/root"} | (env or {})
+    return ["nsenter", "-t", str(pid), "-a", "env", "-i", *(f"{k}={v}" for k, v in base_env.items()), *argv]
+
+
+def node_run(spec: NodeSpec, argv: list[str], check: bool = False, input: str | None = None,
+             timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    return run(node_cmd(spec, argv), check=check, input=input, quiet=True, timeout=timeout)
+
+
+def stop(spec: NodeSpec, timeout: float = 60) -> None:
+    pid = state.load()["pids"].get(f"node:{spec.name}")
+    if pid and pid_alive(pid) and "node-launch.sh" in _cmdline(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid):
+            _kill_tree(pid)
+    state.set_item("pids", f"node:{spec.name}", None)
+    leader_file(spec).unlink(missing_ok=True)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process we started and everything below it (nspawn, the container)."""
+    for child in _children(pid):
+        _kill_tree(child)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

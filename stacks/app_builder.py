@@ -8,9 +8,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import Config, load_config
+from stacks.nag_acknowledgements import acknowledge_all
 from stacks.network_stack import NetworkStack
 from stacks.nodes_stack import NodesStack
-from stacks.nag_acknowledgements import acknowledge_all
 
 
 @dataclass
@@ -23,10 +23,21 @@ class AppStacks:
 def build_app(app: cdk.App, *, nag: bool = True) -> AppStacks:
     config = load_config(app.node.get_all_context())
     env = cdk.Environment(account=None, region=None)
-    network = NetworkStack(app, f"{config.prefix}-network", config=config, env=env,
-                           description="openstack-on-aws: VPC, subnets, Elastic IP, security group")
-    nodes = NodesStack(app, f"{config.prefix}-nodes", config=config, network=network, env=env,
-                       description="openstack-on-aws: the OpenStack nodes, their secret and artifact bucket")
+    network = NetworkStack(
+        app,
+        f"{config.prefix}-network",
+        config=config,
+        env=env,
+        description="openstack-on-aws: VPC, subnets, Elastic IP, security group",
+    )
+    nodes = NodesStack(
+        app,
+        f"{config.prefix}-nodes",
+        config=config,
+        network=network,
+        env=env,
+        description="openstack-on-aws: the OpenStack nodes, their secret and artifact bucket",
+    )
     for stack in (network, nodes):
         cdk.Tags.of(stack).add("openstack-aws:project", config.prefix)
     if nag:

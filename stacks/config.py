@@ -105,7 +105,7 @@ class Config:
 
     def management_ip(self, node: str) -> str:
         role = node.rstrip("0123456789")
-        index = int(node[len(role):] or 1) - 1
+        index = int(node[len(role) :] or 1) - 1
         return str(self.subnet_a_cidr.network_address + HOST_NUMBER[role] + index)
 
     def provider_eni_ip(self, role: str) -> str:
@@ -185,7 +185,9 @@ def _schedule(key: str, value: object) -> str | None:
     text = str(value).strip()
     if text.lower() in ("off", "", "none"):
         return None
-    accepted = "an EventBridge cron expression like cron(0 3 * * ? *) (6 fields, '?' in day-of-month or day-of-week), or off"
+    accepted = (
+        "an EventBridge cron expression like cron(0 3 * * ? *) (6 fields, '?' in day-of-month or day-of-week), or off"
+    )
     match = re.fullmatch(r"cron\((.*)\)", text)
     fields = match.group(1).split() if match else []
     if len(fields) != 6 or not all(_CRON_FIELD.match(f) for f in fields) or "?" not in (fields[2], fields[4]):
@@ -241,7 +243,10 @@ def load_config(context: Mapping[str, Any]) -> Config:
     if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", prefix):
         raise ConfigError("prefix", prefix, "3-32 lower-case letters, digits and '-', starting with a letter")
     zone = _optional_text(
-        "availability_zone", values("availability_zone"), r"[a-z]{2}(-[a-z]+)+-\d[a-z]", "a zone like eu-west-1a, or empty"
+        "availability_zone",
+        values("availability_zone"),
+        r"[a-z]{2}(-[a-z]+)+-\d[a-z]",
+        "a zone like eu-west-1a, or empty",
     )
 
     vpc = _network("vpc_cidr", values("vpc_cidr"), 16, 24)
@@ -258,7 +263,9 @@ def load_config(context: Mapping[str, Any]) -> Config:
     allowed = _network("allowed_cidr", allowed_text) if allowed_text else None
     if allowed is not None and allowed.prefixlen == 0 and not allow_world:
         raise ConfigError(
-            "allowed_cidr", allowed_text, "a narrower CIDR (e.g. your.ip/32), or 0.0.0.0/0 together with allow_world=true"
+            "allowed_cidr",
+            allowed_text,
+            "a narrower CIDR (e.g. your.ip/32), or 0.0.0.0/0 together with allow_world=true",
         )
 
     object_count = _int("object_count", values("object_count"), 0, MAX_OBJECT_NODES)
@@ -288,7 +295,12 @@ def load_config(context: Mapping[str, Any]) -> Config:
         management_egress=_choice("management_egress", values("management_egress"), ("nat-gateway", "none")),
         rebuild_schedule=_schedule("rebuild_schedule", values("rebuild_schedule")),
         notification_email=_optional_text(
-            "notification_email", values("notification_email"), r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address, or empty"
+            "notification_email",
+            values("notification_email"),
+            r"[^@\s]+@[^@\s]+\.[^@\s]+",
+            "an e-mail address, or empty",
         ),
-        key_pair=_optional_text("key_pair", values("key_pair"), r"[\x20-\x7e]{1,255}", "an EC2 key pair name, or empty"),
+        key_pair=_optional_text(
+            "key_pair", values("key_pair"), r"[\x20-\x7e]{1,255}", "an EC2 key pair name, or empty"
+        ),
     )

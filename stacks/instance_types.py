@@ -8,15 +8,45 @@ from __future__ import annotations
 
 _BURSTABLE = {"nano": 2, "micro": 2, "small": 3, "medium": 3, "large": 3, "xlarge": 4, "2xlarge": 4}
 _FIXED = {
-    "large": 3, "xlarge": 4, "2xlarge": 4, "4xlarge": 8, "8xlarge": 8, "12xlarge": 8,
-    "16xlarge": 15, "24xlarge": 15, "32xlarge": 15, "48xlarge": 15, "metal": 15,
-}  # fmt: skip
+    "large": 3,
+    "xlarge": 4,
+    "2xlarge": 4,
+    "4xlarge": 8,
+    "8xlarge": 8,
+    "12xlarge": 8,
+    "16xlarge": 15,
+    "24xlarge": 15,
+    "32xlarge": 15,
+    "48xlarge": 15,
+    "metal": 15,
+}
 _BURSTABLE_FAMILIES = {"t2", "t3", "t3a"}
 _FIXED_FAMILIES = {
-    "m5", "m5a", "m5n", "m6i", "m6a", "m7i", "m7a", "m8i",
-    "c5", "c5a", "c5n", "c6i", "c6a", "c7i", "c7a", "c8i",
-    "r5", "r5a", "r5n", "r6i", "r6a", "r7i", "r7a", "r8i",
-}  # fmt: skip
+    "m5",
+    "m5a",
+    "m5n",
+    "m6i",
+    "m6a",
+    "m7i",
+    "m7a",
+    "m8i",
+    "c5",
+    "c5a",
+    "c5n",
+    "c6i",
+    "c6a",
+    "c7i",
+    "c7a",
+    "c8i",
+    "r5",
+    "r5a",
+    "r5n",
+    "r6i",
+    "r6a",
+    "r7i",
+    "r7a",
+    "r8i",
+}
 #: EC2 offers nested virtualization (CpuOptions NestedVirtualization) only on these families.
 NESTED_VIRTUALIZATION_FAMILIES = {"c8i", "m8i", "r8i"}
 

@@ -18,7 +18,10 @@ LAMBDA_BASIC = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLam
 
 def ack(scope: IConstruct, reasons: dict[str, str]) -> None:
     cdk.Validations.of(scope).acknowledge(
-        *(cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason) for rule, reason in reasons.items())
+        *(
+            cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason)
+            for rule, reason in reasons.items()
+        )
     )
 
 

@@ -31,30 +31,47 @@ class NetworkStack(Stack):
         self.subnet_b = self._subnet("SubnetB", str(config.subnet_b_cidr), "provider-public")
 
         igw = ec2.CfnInternetGateway(self, "InternetGateway")
-        attachment = ec2.CfnVPCGatewayAttachment(self, "IgwAttachment", vpc_id=self.cfn_vpc.ref, internet_gateway_id=igw.ref)
+        attachment = ec2.CfnVPCGatewayAttachment(
+            self, "IgwAttachment", vpc_id=self.cfn_vpc.ref, internet_gateway_id=igw.ref
+        )
         self.route_table_b = self._route_table("RouteTableB", self.subnet_b)
         ec2.CfnRoute(
-            self, "SubnetBDefault", route_table_id=self.route_table_b.ref, destination_cidr_block="0.0.0.0/0",
+            self,
+            "SubnetBDefault",
+            route_table_id=self.route_table_b.ref,
+            destination_cidr_block="0.0.0.0/0",
             gateway_id=igw.ref,
-        ).add_dependency(attachment)  # fmt: skip
+        ).add_dependency(attachment)
         self.route_table_a = self._route_table("RouteTableA", self.subnet_a)
         if config.management_egress == "nat-gateway":
             nat_eip = ec2.CfnEIP(self, "NatEip", domain="vpc")
-            nat = ec2.CfnNatGateway(self, "NatGateway", subnet_id=self.subnet_b.ref, allocation_id=nat_eip.attr_allocation_id)
+            nat = ec2.CfnNatGateway(
+                self, "NatGateway", subnet_id=self.subnet_b.ref, allocation_id=nat_eip.attr_allocation_id
+            )
             ec2.CfnRoute(
-                self, "SubnetADefault", route_table_id=self.route_table_a.ref, destination_cidr_block="0.0.0.0/0",
+                self,
+                "SubnetADefault",
+                route_table_id=self.route_table_a.ref,
+                destination_cidr_block="0.0.0.0/0",
                 nat_gateway_id=nat.ref,
-            )  # fmt: skip
+            )
         # S3 is free through a gateway endpoint: the SSM agent package, the artifact bucket, command output.
         ec2.CfnVPCEndpoint(
-            self, "S3Endpoint", vpc_id=self.cfn_vpc.ref, service_name=f"com.amazonaws.{self.region}.s3",
-            vpc_endpoint_type="Gateway", route_table_ids=[self.route_table_a.ref, self.route_table_b.ref],
-        )  # fmt: skip
+            self,
+            "S3Endpoint",
+            vpc_id=self.cfn_vpc.ref,
+            service_name=f"com.amazonaws.{self.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[self.route_table_a.ref, self.route_table_b.ref],
+        )
 
         self.vpc = ec2.Vpc.from_vpc_attributes(
-            self, "VpcRef", vpc_id=self.cfn_vpc.ref, vpc_cidr_block=str(config.vpc_cidr),
+            self,
+            "VpcRef",
+            vpc_id=self.cfn_vpc.ref,
+            vpc_cidr_block=str(config.vpc_cidr),
             availability_zones=[self.availability_zone],
-        )  # fmt: skip
+        )
         self._flow_logs()
         self.elastic_ip = ec2.CfnEIP(self, "ControllerEip", domain="vpc")
         Tags.of(self.elastic_ip).add("Name", f"{config.prefix}-controller-public")
@@ -62,9 +79,13 @@ class NetworkStack(Stack):
 
     def _subnet(self, construct_id: str, cidr: str, purpose: str) -> ec2.CfnSubnet:
         subnet = ec2.CfnSubnet(
-            self, construct_id, vpc_id=self.cfn_vpc.ref, cidr_block=cidr, availability_zone=self.availability_zone,
+            self,
+            construct_id,
+            vpc_id=self.cfn_vpc.ref,
+            cidr_block=cidr,
+            availability_zone=self.availability_zone,
             map_public_ip_on_launch=False,
-        )  # fmt: skip
+        )
         Tags.of(subnet).add("Name", f"{self.config.prefix}-{purpose}")
         return subnet
 
@@ -80,16 +101,22 @@ class NetworkStack(Stack):
             self, "FlowLogGroup", retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY
         )
         ec2.FlowLog(
-            self, "FlowLog", resource_type=ec2.FlowLogResourceType.from_vpc(self.vpc),
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(group), traffic_type=ec2.FlowLogTrafficType.REJECT,
-        )  # fmt: skip
+            self,
+            "FlowLog",
+            resource_type=ec2.FlowLogResourceType.from_vpc(self.vpc),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(group),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
 
     def _node_security_group(self) -> ec2.SecurityGroup:
         config = self.config
         group = ec2.SecurityGroup(
-            self, "NodeSecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+            self,
+            "NodeSecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=True,
             description="OpenStack nodes: all traffic between nodes; public ports only from allowed_cidr",
-        )  # fmt: skip
+        )
         group.add_ingress_rule(group, ec2.Port.all_traffic(), "all traffic between the OpenStack nodes")
         # Neutron's router port answers on eth1's identity: the subnet's own traffic must reach it.
         group.add_ingress_rule(

@@ -62,13 +62,18 @@ class NodesStack(Stack):
                     instance_profile_name=profile.ref,
                     image_id=ami,
                     user_data=userdata.render(
-                        config, node, role_name, region=self.region, elastic_ip=network.elastic_ip.attr_public_ip,
-                        secret_arn=self.secret.secret_arn, bucket=self.bucket.bucket_name,
+                        config,
+                        node,
+                        role_name,
+                        region=self.region,
+                        elastic_ip=network.elastic_ip.attr_public_ip,
+                        secret_arn=self.secret.secret_arn,
+                        bucket=self.bucket.bucket_name,
                     ),
                     prefix=config.prefix,
                     key_pair=config.key_pair,
                     nested_virtualization=role_name == "compute" and config.compute_nested_virtualization,
-                )  # fmt: skip
+                )
                 for taggable in (instance.instance, *instance.enis.values()):
                     Tags.of(taggable).add(ROLE_TAG, role_name)
                     Tags.of(taggable).add(NODE_TAG, node)
@@ -84,9 +89,12 @@ class NodesStack(Stack):
         if config.management_egress == "none":
             # The controller is subnet A's NAT (through eth2): route to its eth0, whose check is off (see _enis).
             ec2.CfnRoute(
-                self, "SubnetAViaController", route_table_id=network.route_table_a.ref,
-                destination_cidr_block="0.0.0.0/0", network_interface_id=controller.enis[0].ref,
-            )  # fmt: skip
+                self,
+                "SubnetAViaController",
+                route_table_id=network.route_table_a.ref,
+                destination_cidr_block="0.0.0.0/0",
+                network_interface_id=controller.enis[0].ref,
+            )
         self._outputs()
 
     def _enis(self, node: str, role: str) -> list[EniSpec]:
@@ -111,16 +119,22 @@ class NodesStack(Stack):
             removal_policy=RemovalPolicy.DESTROY,
         )
         seeder = PythonFunction(
-            self, "SecretSeeder", handler="secret_seed.handler.handler", service="secret-seed",
-            description="Fills the project's secret with one generated password per key", timeout=Duration.seconds(30),
-        )  # fmt: skip
+            self,
+            "SecretSeeder",
+            handler="secret_seed.handler.handler",
+            service="secret-seed",
+            description="Fills the project's secret with one generated password per key",
+            timeout=Duration.seconds(30),
+        )
         secret.grant_read(seeder.function)
         secret.grant_write(seeder.function)
         provider = cr.Provider(self, "SecretSeedProvider", on_event_handler=seeder.function)
         CustomResource(
-            self, "SecretSeed", service_token=provider.service_token,
+            self,
+            "SecretSeed",
+            service_token=provider.service_token,
             properties={"SecretId": secret.secret_arn, "Keys": list(SECRET_KEYS)},
-        )  # fmt: skip
+        )
         return secret
 
     def _node_role(self) -> iam.Role:

@@ -101,5 +101,5 @@ def select(steps: list[Step], from_step: str | None = None, only: list[str] | No
     if only:
         return [s for s in steps if s.name in only]
     if from_step:
-        return steps[names.index(from_step):]
+        return steps[names.index(from_step) :]
     return list(steps)

@@ -7,7 +7,6 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from secret_seed.logic import seed_secret
 
 logger = Logger(service="secret-seed")

@@ -15,7 +15,9 @@ from stacks.config import RoleConfig
 ROOT_DEVICE = "/dev/xvda"
 DATA_DEVICES = ("/dev/sdf", "/dev/sdg", "/dev/sdh")
 #: Cloud-init part that reboots once after the script, so pinned interface names and networkd config apply.
-_REBOOT_CLOUD_CONFIG = "#cloud-config\npower_state:\n  mode: reboot\n  message: openstack-aws first boot done\n  condition: true\n"
+_REBOOT_CLOUD_CONFIG = (
+    "#cloud-config\npower_state:\n  mode: reboot\n  message: openstack-aws first boot done\n  condition: true\n"
+)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from constructs import Construct
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 POWERTOOLS_VERSION = "3.37.0"  # the same version requirements.txt pins for the tests
 _EXCLUDE = ["**/__pycache__", "**/*.pyc", "tests"]
+_DEFAULT_TIMEOUT = Duration.seconds(60)
 
 
 def lambdas_code() -> lambda_.Code:
@@ -31,7 +32,7 @@ class PythonFunction(Construct):
         handler: str,
         description: str,
         environment: dict[str, str] | None = None,
-        timeout: Duration = Duration.seconds(60),
+        timeout: Duration = _DEFAULT_TIMEOUT,
         service: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -54,6 +55,9 @@ class PythonFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
-            environment={"POWERTOOLS_SERVICE_NAME": service, "POWERTOOLS_METRICS_NAMESPACE": "OpenStackOnAws",
-                         **(environment or {})},
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": "OpenStackOnAws",
+                **(environment or {}),
+            },
         )

@@ -1,0 +1,210 @@
+"""The nodes stack: ENIs per instance in device-index order, EIP on eth2, IMDSv2, encryption, IAM scope, tags."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.conftest import SynthesizedApp, synthesize
+
+
+def _by_logical_id_prefix(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return template.find_resources(kind)
+
+
+def _tags(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+
+
+@pytest.fixture(scope="module")
+def nodes(synth_app: SynthesizedApp) -> Template:
+    return synth_app.template(synth_app.stacks.nodes)
+
+
+def test_every_node_of_the_design_exists_with_its_role_tags(nodes: Template) -> None:
+    instances = nodes.find_resources("AWS::EC2::Instance")
+    tagged = {_tags(r)["openstack-aws:node"]: _tags(r) for r in instances.values()}
+    assert sorted(tagged) == ["block1", "compute1", "controller", "object1", "object2"]
+    assert {n: t["openstack-aws:role"] for n, t in tagged.items()} == {
+        "controller": "controller",
+        "compute1": "compute",
+        "block1": "block",
+        "object1": "object",
+        "object2": "object",
+    }
+    assert all(t["openstack-aws:project"] == "openstack-aws" for t in tagged.values())
+    types = {_tags(r)["openstack-aws:node"]: r["Properties"]["InstanceType"] for r in instances.values()}
+    assert types == {
+        "controller": "t3.xlarge",
+        "compute1": "t3.xlarge",
+        "block1": "t3.medium",
+        "object1": "t3.medium",
+        "object2": "t3.medium",
+    }
+
+
+def test_enis_are_attached_in_device_index_order_with_their_fixed_addresses(nodes: Template) -> None:
+    enis = nodes.find_resources("AWS::EC2::NetworkInterface")
+    eni_by_id = {logical: r for logical, r in enis.items()}
+    expected = {
+        "controller": [("eth0", "172.31.32.11"), ("eth1", "172.31.33.12"), ("eth2", "172.31.33.11")],
+        "compute1": [("eth0", "172.31.32.21"), ("eth1", "172.31.33.22")],
+        "block1": [("eth0", "172.31.32.31")],
+        "object1": [("eth0", "172.31.32.41")],
+        "object2": [("eth0", "172.31.32.42")],
+    }
+    for instance in nodes.find_resources("AWS::EC2::Instance").values():
+        node = _tags(instance)["openstack-aws:node"]
+        attached = instance["Properties"]["NetworkInterfaces"]
+        assert [a["DeviceIndex"] for a in attached] == [str(i) for i in range(len(expected[node]))]
+        seen = []
+        for attachment in attached:
+            eni = eni_by_id[attachment["NetworkInterfaceId"]["Ref"]]
+            tags = _tags(eni)
+            assert tags["openstack-aws:node"] == node and tags["openstack-aws:project"] == "openstack-aws"
+            seen.append((tags["openstack-aws:eni"], eni["Properties"]["PrivateIpAddress"]))
+        assert seen == expected[node]
+
+
+def test_elastic_ip_is_associated_with_the_controllers_eth2(nodes: Template) -> None:
+    association = next(iter(nodes.find_resources("AWS::EC2::EIPAssociation").values()))
+    eni = nodes.find_resources("AWS::EC2::NetworkInterface")[association["Properties"]["NetworkInterfaceId"]["Ref"]]
+    assert _tags(eni)["openstack-aws:eni"] == "eth2" and _tags(eni)["openstack-aws:node"] == "controller"
+
+
+def test_imdsv2_is_required_and_every_volume_is_encrypted(nodes: Template) -> None:
+    templates = nodes.find_resources("AWS::EC2::LaunchTemplate")
+    assert len(templates) == 5
+    for template in templates.values():
+        assert template["Properties"]["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
+    disks = {}
+    for instance in nodes.find_resources("AWS::EC2::Instance").values():
+        mappings = instance["Properties"]["BlockDeviceMappings"]
+        assert all(m["Ebs"]["Encrypted"] is True for m in mappings)
+        disks[_tags(instance)["openstack-aws:node"]] = [m["Ebs"]["VolumeSize"] for m in mappings]
+    assert disks == {
+        "controller": [40],
+        "compute1": [40],
+        "block1": [8, 40],
+        "object1": [8, 20, 20],
+        "object2": [8, 20, 20],
+    }
+
+
+def test_instances_use_debians_public_ami_parameter(synth_app: SynthesizedApp) -> None:
+    parameters = synth_app.template(synth_app.stacks.nodes).to_json()["Parameters"]
+    assert any(p.get("Default") == "/aws/service/debian/release/12/latest/amd64" for p in parameters.values())
+
+
+def test_node_role_has_only_ssm_core_secret_read_and_artifact_prefix(nodes: Template) -> None:
+    roles = nodes.find_resources(
+        "AWS::IAM::Role",
+        {"Properties": {"AssumeRolePolicyDocument": {"Statement": [{"Principal": {"Service": "ec2.amazonaws.com"}}]}}},
+    )
+    assert len(roles) == 1
+    logical, role = next(iter(roles.items()))
+    managed = json.dumps(role["Properties"]["ManagedPolicyArns"])
+    assert "AmazonSSMManagedInstanceCore" in managed and managed.count("iam::aws:policy") == 1
+    policies = [
+        p for p in nodes.find_resources("AWS::IAM::Policy").values() if {"Ref": logical} in p["Properties"]["Roles"]
+    ]
+    actions = sorted(
+        {
+            a
+            for p in policies
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+    )
+    assert [a for a in actions if not a.startswith("logs:")] == [
+        "s3:GetObject",
+        "s3:PutObject",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+    ]
+    resources = json.dumps([s["Resource"] for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]])
+    assert "/artifacts/*" in resources and '"*"' not in resources
+
+
+def test_artifact_bucket_is_encrypted_tls_only_and_private(nodes: Template) -> None:
+    bucket = next(iter(nodes.find_resources("AWS::S3::Bucket").values()))["Properties"]
+    assert (
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ]
+        == "AES256"
+    )
+    assert all(
+        bucket["PublicAccessBlockConfiguration"][k]
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
+    policy = json.dumps(next(iter(nodes.find_resources("AWS::S3::BucketPolicy").values())))
+    assert '"aws:SecureTransport": "false"' in policy
+
+
+def test_no_secret_value_is_in_the_template(synth_app: SynthesizedApp) -> None:
+    nodes = synth_app.template(synth_app.stacks.nodes).to_json()
+    secret = next(
+        iter(synth_app.template(synth_app.stacks.nodes).find_resources("AWS::SecretsManager::Secret").values())
+    )
+    assert "SecretString" not in secret["Properties"]
+    assert secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"] == "{}"
+    seed = next(
+        iter(synth_app.template(synth_app.stacks.nodes).find_resources("AWS::CloudFormation::CustomResource").values())
+    )
+    assert "ADMIN_PASS" in seed["Properties"]["Keys"] and "RABBIT_PASS" in seed["Properties"]["Keys"]
+    text = json.dumps(nodes).lower()
+    assert "password=" not in text and "pass=" not in text
+
+
+def test_outputs_tell_the_operator_where_everything_is(synth_app: SynthesizedApp) -> None:
+    outputs = synth_app.template(synth_app.stacks.nodes).to_json()["Outputs"]
+    for key in (
+        "HorizonUrl",
+        "KeystonePublicUrl",
+        "ElasticIp",
+        "SecretArn",
+        "AdminPasswordCommand",
+        "PublicAccess",
+        "InstanceIdController",
+        "InstanceIdCompute1",
+        "InstanceIdBlock1",
+        "InstanceIdObject1",
+        "InstanceIdObject2",
+    ):
+        assert key in outputs, key
+    assert "AWS-StartPortForwardingSession" in json.dumps(outputs["PublicAccess"])
+    assert "get-secret-value" in json.dumps(outputs["AdminPasswordCommand"])
+
+
+@pytest.mark.synth
+def test_smaller_deployments_and_options_change_the_nodes() -> None:
+    app = synthesize(
+        {
+            "object_count": 0,
+            "block_storage": False,
+            "management_egress": "none",
+            "key_pair": "ops",
+            "allowed_cidr": "203.0.113.7/32",
+            "compute_instance_type": "m8i.xlarge",
+            "compute_nested_virtualization": True,
+        }
+    )
+    nodes = app.template(app.stacks.nodes)
+    instances = nodes.find_resources("AWS::EC2::Instance")
+    assert sorted(_tags(r)["openstack-aws:node"] for r in instances.values()) == ["compute1", "controller"]
+    assert all(r["Properties"]["KeyName"] == "ops" for r in instances.values())
+    nested = [
+        t
+        for t in nodes.find_resources("AWS::EC2::LaunchTemplate").values()
+        if t["Properties"]["LaunchTemplateData"].get("CpuOptions", {}).get("NestedVirtualization") == "enabled"
+    ]
+    assert len(nested) == 1
+    # management_egress=none: no NAT gateway; subnet A routes through the controller's eth0, whose check is off.
+    app.template(app.stacks.network).resource_count_is("AWS::EC2::NatGateway", 0)
+    route = next(iter(nodes.find_resources("AWS::EC2::Route").values()))
+    eni = nodes.find_resources("AWS::EC2::NetworkInterface")[route["Properties"]["NetworkInterfaceId"]["Ref"]]
+    assert _tags(eni)["openstack-aws:eni"] == "eth0" and eni["Properties"]["SourceDestCheck"] is False

@@ -1,0 +1,102 @@
+"""Userdata: under EC2's 16 KB, hostnames and /etc/hosts first, no secrets, packages per role, valid bash."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+
+import pytest
+
+from stacks import userdata
+from stacks.config import load_config
+from tests.conftest import SynthesizedApp
+
+EC2_USERDATA_LIMIT = 16 * 1024
+# The longest values the deploy-time tokens can take (ARN with suffix, bucket name, IPv4, region).
+TOKEN_WORST_CASE = {"Ref": 128, "Fn::GetAtt": 128, "Fn::ImportValue": 128, "Fn::Select": 32}
+
+
+def _rendered_from_template(instance: dict) -> str:
+    """The instance's userdata as CloudFormation will build it, tokens replaced by worst-case-length strings."""
+    joined = instance["Properties"]["UserData"]["Fn::Base64"]
+    parts = joined["Fn::Join"][1] if isinstance(joined, dict) else [joined]
+    return "".join(p if isinstance(p, str) else "x" * TOKEN_WORST_CASE[next(iter(p))] for p in parts)
+
+
+@pytest.fixture(scope="module")
+def rendered(synth_app: SynthesizedApp) -> dict[str, str]:
+    instances = synth_app.template(synth_app.stacks.nodes).find_resources("AWS::EC2::Instance")
+    return {
+        next(t["Value"] for t in r["Properties"]["Tags"] if t["Key"] == "openstack-aws:node"): _rendered_from_template(
+            r
+        )
+        for r in instances.values()
+    }
+
+
+def test_userdata_of_every_node_fits_ec2s_limit(rendered: dict[str, str]) -> None:
+    for node, text in rendered.items():
+        assert len(text.encode()) < EC2_USERDATA_LIMIT, f"{node}: {len(text.encode())} bytes"
+
+
+def test_hostname_and_hosts_come_before_any_package(rendered: dict[str, str]) -> None:
+    text = rendered["controller"]
+    assert text.index("hostnamectl set-hostname") < text.index("apt-get")
+    assert text.index("/etc/hosts") < text.index("apt-get")
+    hosts = re.search(r"HOSTS_BLOCK=(.*)", text).group(1)
+    for line in ("172.31.32.11 controller", "172.31.32.21 compute1", "172.31.32.31 block1", "172.31.32.42 object2"):
+        assert line in hosts
+
+
+def test_reboot_part_and_network_fix_prerequisites(rendered: dict[str, str]) -> None:
+    for text in rendered.values():
+        assert "power_state:" in text and "mode: reboot" in text
+        assert "99-custom-networking.cfg" in text and "network: {config: disabled}" in text
+        assert "amazon-ssm-$REGION/latest/debian_amd64/amazon-ssm-agent.deb" in text
+
+
+def test_each_role_prefetches_its_own_packages(rendered: dict[str, str]) -> None:
+    def packages(node: str) -> set[str]:
+        return set(re.search(r"PACKAGES='?([^'\n]*)", rendered[node]).group(1).split())
+
+    assert {"keystone", "nova-api", "neutron-server", "mariadb-server"} <= packages("controller")
+    assert "nova-compute-qemu" in packages("compute1") and "keystone" not in packages("compute1")
+    assert "cinder-volume" in packages("block1")
+    assert "swift-object" in packages("object1")
+    assert all("--download-only" in t for t in rendered.values())
+
+
+def test_no_password_reaches_userdata(rendered: dict[str, str]) -> None:
+    for text in rendered.values():
+        assert not re.search(r"_PASS\s*=", text)
+        assert "SECRET_SOURCE=secretsmanager:" in text  # a reference to the secret, never its value
+
+
+def test_rendered_script_is_valid_bash_with_shellcheck_clean_body(tmp_path) -> None:
+    config = load_config({})
+    script = userdata.render(
+        config,
+        "compute1",
+        "compute",
+        region="eu-west-1",
+        elastic_ip="203.0.113.10",
+        secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
+        bucket="b",
+    )
+    path = tmp_path / "compute1.sh"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    result = subprocess.run(["shellcheck", "-S", "warning", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    assert "ROLE=compute" in script and "NODE_NAME=compute1" in script
+
+
+def test_multipart_structure_survives_base64(synth_app: SynthesizedApp) -> None:
+    instance = next(iter(synth_app.template(synth_app.stacks.nodes).find_resources("AWS::EC2::Instance").values()))
+    text = _rendered_from_template(instance)
+    assert text.startswith('Content-Type: multipart/mixed; boundary="==OPENSTACK-AWS=="')
+    assert text.count("--==OPENSTACK-AWS==") == 3
+    base64.b64encode(text.encode())  # what CloudFormation's Fn::Base64 will do
+    json.dumps(text)

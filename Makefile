@@ -20,9 +20,10 @@ help:
 	@echo "make rig | rig-up | rig-down            the local nspawn rig (root; see tests/rig/README.md)"
 
 # Stamps make set-up idempotent: re-run only when the pinned files change.
-$(VENV)/.stamp: requirements.txt
+$(VENV)/.stamp: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 node_modules/.stamp: package.json

@@ -31,6 +31,11 @@ def _latest_execution(sfn: Any, arn: str) -> dict[str, Any] | None:
     return max(executions, key=lambda e: e["startDate"]) if executions else None
 
 
+def _name(execution: dict[str, Any]) -> str:
+    # The ARN's last field is the execution's name (moto's list_executions leaves "name" unset).
+    return str(execution["executionArn"].rsplit(":", 1)[-1])
+
+
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
     return [event for page in pages for event in page["events"]]
@@ -54,7 +59,7 @@ def status(clients: Clients, resources: Resources, out: TextIO, now: datetime | 
         rows = execution_rows(clients.sfn, resources.outputs[key], execution)
         stop = execution.get("stopDate")
         elapsed = ((stop or now) - execution["startDate"]).total_seconds()
-        out.write(f"{title}: {execution['name']} {execution['status']} ({elapsed:.0f} s)\n")
+        out.write(f"{title}: {_name(execution)} {execution['status']} ({elapsed:.0f} s)\n")
         running = [r.label for r in rows if r.status == "running"]
         if running and execution["status"] == "RUNNING":
             out.write(f"running: {', '.join(running)}\n")
@@ -109,11 +114,12 @@ def logs(clients: Clients, resources: Resources, out: TextIO, step: str) -> None
             ]:
                 out.write(event["message"].rstrip("\n") + "\n")
         return
-    invocations = clients.ssm.list_command_invocations(CommandId=row.command_id, Details=True)["CommandInvocations"]
+    # No log stream (output to CloudWatch not set up, or expired): SSM keeps the first 24,000 characters.
+    invocations = clients.ssm.list_command_invocations(CommandId=row.command_id)["CommandInvocations"]
     for invocation in invocations:
-        out.write(f"== {invocation['InstanceId']} {invocation['Status']}\n")
-        for plugin in invocation.get("CommandPlugins", []):
-            out.write(plugin.get("Output", "") + "\n")
+        detail = clients.ssm.get_command_invocation(CommandId=row.command_id, InstanceId=invocation["InstanceId"])
+        out.write(f"== {invocation['InstanceId']} {detail['Status']} (from SSM; CloudWatch had no stream)\n")
+        out.write(detail.get("StandardOutputContent", "") + detail.get("StandardErrorContent", ""))
 
 
 def endpoints(clients: Clients, resources: Resources, out: TextIO) -> None:
@@ -153,7 +159,7 @@ def watch(
                 reported.add(row.label)
                 out.write(f"{row.status:>6}  {row.label} ({row.seconds(now) or 0:.0f} s)\n")
         if execution["status"] in TERMINAL:
-            out.write(f"{execution['name']}: {execution['status']}\n")
+            out.write(f"{_name(execution)}: {execution['status']}\n")
             if execution["status"] != "SUCCEEDED":
                 out.write(f"cause: {execution.get('cause') or execution.get('error') or 'see openstack-aws status'}\n")
             return 0 if execution["status"] == "SUCCEEDED" else 1

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"openstack-aws: {error}", file=sys.stderr)
         return 2
     except (BotoCoreError, ClientError) as error:
-        print(f"openstack-aws: AWS call failed: {error} (check AWS_PROFILE, AWS_REGION and credentials)", file=sys.stderr)
+        print(f"openstack-aws: AWS call failed: {error} (check AWS_PROFILE, AWS_REGION, credentials)", file=sys.stderr)
         return 2
     return 0
 

@@ -12,6 +12,7 @@ from constructs import IConstruct
 from stacks.config import Config
 from stacks.network_stack import NetworkStack
 from stacks.nodes_stack import NodesStack
+from stacks.orchestration_stack import OrchestrationStack
 
 LAMBDA_BASIC = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
@@ -67,4 +68,120 @@ def acknowledge_all(config: Config, network: NetworkStack, nodes: NodesStack) ->
         ack(
             instance.instance,
             {"EC29": "POC nodes are rebuilt nightly in place and removed by `make destroy`; protection would block it"},
+        )
+
+
+def acknowledge_orchestration(orchestration: OrchestrationStack) -> None:
+    """Findings of stacks/orchestration_stack.py: each wildcard is one that IAM offers no narrower form of."""
+    wildcard = {
+        "DiscoverNodes": "X-Ray, and ec2:DescribeInstances/DescribeNetworkInterfaces, accept only Resource *",
+        "WaitOnline": "X-Ray, and ssm:DescribeInstanceInformation, accept only Resource *",
+        "StepStatus": "X-Ray, and ssm:ListCommandInvocations/GetCommandInvocation, accept only Resource *",
+    }
+    for construct_id, function in orchestration.functions.items():
+        ack_python_function(function)
+        if construct_id in wildcard:
+            ack(function, {"IAM5[Resource::*]": wildcard[construct_id]})
+    account = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
+    ack(
+        orchestration.functions["SendStep"],
+        {
+            f"IAM5[Resource::{account.format('ec2', 'instance/*')}]": (
+                "SendCommand to instances only when they carry the project tag (ssm:resourceTag condition); "
+                "the documents are listed one by one"
+            )
+        },
+    )
+    ack(
+        orchestration.functions["Ec2Fix"],
+        {
+            f"IAM5[Resource::{account.format('ec2', 'network-interface/*')}]": (
+                "ModifyNetworkInterfaceAttribute only on ENIs carrying the project tag (aws:ResourceTag condition)"
+            )
+        },
+    )
+    machine = orchestration.state_machine
+    machine_id = orchestration.get_logical_id(machine.node.default_child)
+    starter_id = orchestration.get_logical_id(orchestration.functions["StartInstall"].function.node.default_child)
+    ack(
+        orchestration.functions["StartInstall"],
+        {
+            f"IAM5[Resource::{account.format('states', f'execution:<{machine_id}.Name>:*')}]": (
+                "StopExecution on executions of the install state machine only (stack deletion stops a run)"
+            )
+        },
+    )
+    invoked = [f.function for f in orchestration.functions.values()]
+    ack(
+        machine,
+        {
+            "IAM5[Resource::*]": "X-Ray and CloudWatch Logs delivery actions of Step Functions accept only Resource *",
+            **{
+                f"IAM5[Resource::<{orchestration.get_logical_id(f.node.default_child)}.Arn>:*]": (
+                    "Step Functions may invoke any version of the orchestration's own Lambdas"
+                )
+                for f in invoked
+            },
+        },
+    )
+    ack(
+        orchestration.trigger_provider,
+        {
+            f"IAM4[{LAMBDA_BASIC}]": "CDK's custom resource framework function only writes its own logs",
+            f"IAM5[Resource::<{starter_id}.Arn>:*]": "the framework invokes any version of its handler",
+        },
+    )
+    ack(
+        orchestration.node_output_policy,
+        {
+            f"IAM5[Resource::{account.format('logs', 'log-group:*')}]": (
+                "the SSM agent's DescribeLogGroups (checking the output group exists) accepts only log-group:*"
+            )
+        },
+    )
+
+
+def acknowledge_rebuild(orchestration: OrchestrationStack) -> None:
+    """Findings of stacks/constructs/rebuild.py and rebuild_schedule.py."""
+    rebuild = orchestration.rebuild
+    account = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
+    for function in (rebuild.guard, rebuild.replace, rebuild.replace_status):
+        ack_python_function(function)
+    ack(
+        rebuild.replace,
+        {
+            f"IAM5[Resource::{account.format('ec2', 'instance/*')}]": (
+                "CreateReplaceRootVolumeTask only on instances carrying the project tag (aws:ResourceTag condition)"
+            ),
+            f"IAM5[Resource::{account.format('ec2', 'replace-root-volume-task/*')}]": (
+                "the task's ID is made by EC2 at creation, so no narrower resource can be named"
+            ),
+        },
+    )
+    ack(rebuild.replace_status, {"IAM5[Resource::*]": "ec2:DescribeReplaceRootVolumeTasks accepts only Resource *"})
+    install_id = orchestration.get_logical_id(orchestration.state_machine.node.default_child)
+    execution = 'execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + install_id + '"}]}]}*'
+    invoked = [rebuild.guard, rebuild.replace, rebuild.replace_status]
+    invoked_ids = [orchestration.get_logical_id(f.function.node.default_child) for f in invoked]
+    invoked_ids += [
+        orchestration.get_logical_id(orchestration.functions[name].function.node.default_child)
+        for name in ("DiscoverNodes", "WaitOnline", "SendStep", "StepStatus", "Notify")
+    ]
+    ack(
+        rebuild.state_machine,
+        {
+            "IAM5[Resource::*]": "X-Ray and CloudWatch Logs delivery actions of Step Functions accept only Resource *",
+            f"IAM5[Resource::{account.format('states', execution)}]": (
+                "startExecution.sync:2 describes and stops executions of the install machine only"
+            ),
+            **{
+                f"IAM5[Resource::<{logical}.Arn>:*]": "Step Functions may invoke any version of the project's Lambdas"
+                for logical in invoked_ids
+            },
+        },
+    )
+    if orchestration.schedule is not None:
+        ack(
+            orchestration.schedule.dead_letters,
+            {"SQS3": "this queue is itself the schedule's dead-letter queue; an alarm watches it"},
         )

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdas.common.run_input import UnknownStepError, select_names
+
 STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
 ROLES = ("controller", "compute", "block", "object")
 #: The EC2 fix (source/dest check off on the public ENI) is an API call, not a script; it runs right before this.
@@ -92,14 +94,24 @@ def waves(steps: list[Step]) -> list[list[Step]]:
 
 
 def select(steps: list[Step], from_step: str | None = None, only: list[str] | None = None) -> list[Step]:
-    """The steps a run executes; unknown names raise with the list of valid ones."""
-    names = [s.name for s in steps]
-    asked = ([from_step] if from_step else []) + list(only or [])
-    unknown = [n for n in asked if n not in names]
-    if unknown:
-        raise StepCatalogError(f"unknown step {', '.join(map(repr, unknown))}; valid steps: {', '.join(names)}")
-    if only:
-        return [s for s in steps if s.name in only]
-    if from_step:
-        return steps[names.index(from_step) :]
-    return list(steps)
+    """The steps a run executes; unknown names raise with the list of valid ones.
+
+    The rule itself lives in lambdas/common/run_input.py, which the state machine's input validator runs too.
+    """
+    try:
+        chosen = select_names([s.name for s in steps], from_step, only)
+    except UnknownStepError as error:
+        raise StepCatalogError(str(error)) from None
+    return [s for s in steps if s.name in chosen]
+
+
+def compose_script(step: Step) -> str:
+    """What runs on a node for a step: `lib/*.sh` (sorted by name) concatenated, then the step file.
+
+    The SSM document of the step carries exactly this text, and the rig runs exactly this text. Each part ends
+    with a newline so that no two files' lines merge.
+    """
+    # steps/NN-x.sh and steps/rebuild/NN-x.sh share steps/lib: the nearest lib/ up the tree.
+    lib = next((d / "lib" for d in step.path.parents if (d / "lib").is_dir()), step.path.parent / "lib")
+    parts = [p.read_text() for p in sorted(lib.glob("*.sh"))] + [step.body]
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)

@@ -19,15 +19,17 @@ apt_install chrony crudini jq curl ca-certificates python3-openstackclient pytho
 # the rig (whose nodes must not reach out).
 if [[ "$ROLE" == controller ]]; then
     if [[ -z "${NTP_UPSTREAM+x}" && "$SECRET_SOURCE" == secretsmanager:* ]]; then NTP_UPSTREAM=169.254.169.123; fi
-    {
+    write_file /etc/chrony/conf.d/openstack-aws.conf 0644 < <(
         echo "# openstack-aws: the controller is the management subnet's time server"
         [[ -z "${NTP_UPSTREAM:-}" ]] || echo "server $NTP_UPSTREAM prefer iburst minpoll 4 maxpoll 4"
         echo "allow $MGMT_CIDR"
         echo "local stratum 10"
-    } | write_file /etc/chrony/conf.d/openstack-aws.conf 0644
+    )
 else
-    printf '# openstack-aws: follow the controller\nserver %s iburst\n' "$CONTROLLER_IP" |
-        write_file /etc/chrony/conf.d/openstack-aws.conf 0644
+    write_file /etc/chrony/conf.d/openstack-aws.conf 0644 <<EOF
+# openstack-aws: follow the controller
+server $CONTROLLER_IP iburst
+EOF
 fi
 if grep -qE '^(pool|server) ' /etc/chrony/chrony.conf; then
     sed -i -E 's/^((pool|server) .*)/# openstack-aws: \1/' /etc/chrony/chrony.conf
@@ -51,7 +53,7 @@ svc_check chrony
 
 # --- bridge netfilter: Neutron's linuxbridge security groups need iptables to see bridged traffic.
 if [[ "$ROLE" == controller || "$ROLE" == compute ]]; then
-    echo br_netfilter | write_file /etc/modules-load.d/openstack-aws.conf 0644
+    write_file /etc/modules-load.d/openstack-aws.conf 0644 <<<br_netfilter
     if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
         modprobe br_netfilter 2>/dev/null ||
             die "br_netfilter is not loaded and cannot be loaded here (in a container: load it on the host)"

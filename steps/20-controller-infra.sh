@@ -25,7 +25,8 @@ character-set-server = utf8
 EOF2
 svc_apply "/etc/mysql/mariadb.conf.d/99-openstack.cnf" mariadb
 wait_for "MariaDB" 60 mysql_root -e 'SELECT 1'
-if [[ "$(mysql_root -N -e "SELECT JSON_VALUE(Priv, '\$.authentication_string') FROM mysql.global_priv WHERE User='root' AND Host='localhost'")" == "" ]]; then
+root_auth=$(mysql_root -N -e "SELECT JSON_VALUE(Priv, '\$.authentication_string') FROM mysql.global_priv WHERE User='root' AND Host='localhost'")
+if [[ -z "$root_auth" || "$root_auth" == invalid ]]; then
     load_secrets DB_ROOT_PASS
     mysql_root <<SQL || die "could not set the MariaDB root password"
 ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('$DB_ROOT_PASS');
@@ -41,13 +42,13 @@ fi
 # --- RabbitMQ: user openstack; the password goes to rabbitmqctl on stdin.
 svc_apply "" rabbitmq-server
 wait_for "RabbitMQ" 120 rabbitmqctl -q status
-if ! rabbitmqctl -q list_users | awk '{print $1}' | grep -qx openstack; then
+if ! rabbitmqctl -q list_users | awk '{print $1}' | grep -x openstack >/dev/null; then
     load_secrets RABBIT_PASS
     printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q add_user openstack >/dev/null ||
         die "rabbitmqctl add_user openstack failed: see /var/log/rabbitmq"
     log "RabbitMQ user openstack created"
 fi
-if ! rabbitmqctl -q list_user_permissions openstack | grep -qE '^/\s+\.\*\s+\.\*\s+\.\*'; then
+if ! rabbitmqctl -q list_user_permissions openstack | grep -E '^/\s+\.\*\s+\.\*\s+\.\*' >/dev/null; then
     rabbitmqctl -q set_permissions openstack ".*" ".*" ".*" >/dev/null
     log "RabbitMQ permissions for openstack set"
 fi

@@ -16,6 +16,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+import tests.lambda_runtime  # noqa: F401  lambdas/ on sys.path, as in the Lambda runtime, for every test module
 from stacks.app_builder import AppStacks, build_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -166,7 +166,8 @@ declare -gA OSA_CHANGED=()
 _osa_sum() { if [[ -e "$1" ]]; then sha256sum "$1" | cut -d' ' -f1; else echo none; fi; }
 
 # ini_merge FILE [OWNER:GROUP]: merge the INI text on stdin into FILE (crudini --merge; values never appear on
-# a command line). Records whether the file changed, for svc_apply.
+# a command line). Records whether the file changed, for svc_apply: so never call it (or write_file) at the end
+# of a pipe, which would run it in a subshell and lose the record; use a heredoc or < <(...).
 ini_merge() {
     local file=$1 owner=${2:-} before
     before=$(_osa_sum "$file")
@@ -178,7 +179,7 @@ ini_merge() {
 
 # ini_set FILE SECTION KEY VALUE: one setting (for values that are not secret; secrets go through ini_merge).
 ini_set() {
-    printf '[%s]\n%s = %s\n' "$2" "$3" "$4" | ini_merge "$1"
+    ini_merge "$1" <<<"$(printf '[%s]\n%s = %s' "$2" "$3" "$4")"
 }
 
 # ini_del FILE SECTION KEY
@@ -233,35 +234,58 @@ set_line() {
 }
 
 # ---------------------------------------------------------------------------------------------------- services
-# svc_apply "FILE..." SERVICE...: enable the services; restart them when one of the files (or a tag given to
-# mark_changed) changed in this step, otherwise start the ones that are not running. A second run with nothing
-# changed restarts nothing.
+# svc_apply "FILE..." SERVICE...: enable the services; restart one when a file changed in this step (or a tag
+# given to mark_changed), or when a file is newer than the service's last start (a run that failed between
+# writing the configuration and restarting), otherwise start it if it is not running. A second run with
+# nothing changed restarts nothing.
 svc_apply() {
     local -a files
     read -r -a files <<<"$1"
     shift
-    local svc restart=0
-    if ((${#files[@]})) && changed "${files[@]}"; then restart=1; fi
+    local svc f since restart
     for svc in "$@"; do
         systemctl is-enabled -q "$svc" 2>/dev/null || systemctl enable -q "$svc" 2>/dev/null ||
             warn "could not enable $svc"
+        restart=0
+        if ((${#files[@]})) && changed "${files[@]}"; then restart=1; fi
+        if ((!restart)) && systemctl is-active -q "$svc"; then
+            since=$(systemctl show -p ActiveEnterTimestamp --value "$svc")
+            since=$(date -d "$since" +%s 2>/dev/null || echo 0)
+            for f in "${files[@]}"; do
+                if [[ -f "$f" ]] && (($(stat -c %Y "$f") > since)); then restart=1; fi
+            done
+        fi
+        # Services named in OSA_NO_BLOCK (a Type=notify service such as nova-compute reports ready only once it
+        # reaches its peers) are not waited for: svc_check and the steps' own waits judge the result.
+        local -a how=()
+        [[ " ${OSA_NO_BLOCK:-} " != *" $svc "* ]] || how=(--no-block)
         if ((restart)); then
             log "restarting $svc"
-            systemctl restart "$svc" || die "$svc failed to restart: see 'journalctl -u $svc' and its log in /var/log"
+            systemctl restart "${how[@]}" "$svc" || die "$svc failed to restart: see 'journalctl -u $svc'"
         elif ! systemctl is-active -q "$svc"; then
             log "starting $svc"
-            systemctl restart "$svc" || die "$svc failed to start: see 'journalctl -u $svc' and its log in /var/log"
+            systemctl restart "${how[@]}" "$svc" || die "$svc failed to start: see 'journalctl -u $svc'"
         fi
     done
 }
 
-# svc_check SERVICE...: die unless the services are active a few seconds later (catches crash loops).
+# svc_check SERVICE...: die unless each service is running (active, or still activating: a notify service waiting
+# for its peers) and stays so for a few seconds (catches crash loops).
 svc_check() {
-    local svc
-    sleep 3
+    local svc state n
     for svc in "$@"; do
-        systemctl is-active -q "$svc" ||
-            die "$svc is not running: see 'journalctl -u $svc' and /var/log/*/$svc.log"
+        for n in 1 2 3 4 5 6 7 8 9 10; do
+            state=$(systemctl is-active "$svc" 2>/dev/null || true)
+            [[ "$state" == activating && $n -lt 10 ]] || break
+            sleep 2
+        done
+        sleep 2
+        state=$(systemctl is-active "$svc" 2>/dev/null || true)
+        case "$state" in
+            active) ;;
+            activating) log "$svc is still starting (it reports ready once it reaches its peers)" ;;
+            *) die "$svc is $state: see 'journalctl -u $svc' and /var/log/*/$svc.log" ;;
+        esac
     done
 }
 
@@ -334,13 +358,13 @@ EOF
 _osa_apt_proxy() {
     local conf=/etc/apt/apt.conf.d/01openstack-aws-proxy
     if [[ -n "${APT_PROXY:-}" ]]; then
-        printf 'Acquire::http::Proxy "%s";\n' "$APT_PROXY" | write_file "$conf" 0644
+        write_file "$conf" 0644 <<<"Acquire::http::Proxy \"$APT_PROXY\";"
     elif [[ -e "$conf" ]]; then
         rm -f "$conf"
     fi
 }
 
-_osa_installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+_osa_installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep '^install ok installed$' >/dev/null; }
 
 # apt_install PACKAGE...: install what is missing, non-interactively, with the debconf answers above; services
 # are not started by the packages (a policy-rc.d denies it), the steps start them once configured.
@@ -362,9 +386,12 @@ apt_install() {
     if ((lists_age > 3600)) || ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
         retry 3 10 apt-get update -q || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
     fi
-    retry 3 10 apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-        --no-install-recommends "${missing[@]}" ||
-        die "apt-get install ${missing[*]} failed: see the apt output above"
+    local apt_log=/var/log/openstack-aws-apt.log
+    if ! retry 3 10 apt-get install -y -q -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef \
+        -o Dpkg::Options::=--force-confold --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1; then
+        tail -n 40 "$apt_log" >&2
+        die "apt-get install ${missing[*]} failed: see the apt output above (full log: $apt_log)"
+    fi
     if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then
         rm -f /usr/sbin/policy-rc.d
         OSA_POLICY_RC_MADE=

@@ -65,7 +65,7 @@ ini_authtoken() {
 [keystone_authtoken]
 www_authenticate_uri = http://$CONTROLLER_IP:5000
 memcached_servers = $CONTROLLER_IP:11211
-service_token_roles_required = true
+service_token_roles_required = false
 EOF
 }
 
@@ -163,14 +163,17 @@ os_ensure_endpoint() {
     fi
 }
 
-# os_register NAME TYPE DESCRIPTION PASSWORD_SECRET URL: the service user (admin in project service), the
-# service and its three endpoints on the management address (only Keystone's public endpoint uses the EIP).
+# os_register USER TYPE DESCRIPTION PASSWORD_SECRET URL [SERVICE_NAME [ADMIN_URL]]: the service user (admin in
+# project service), the service (named like the user unless given) and its three endpoints on the management
+# address (only Keystone's public endpoint names the Elastic IP).
 os_register() {
-    local name=$1 type=$2 desc=$3 pass=$4 url=$5 iface
-    os_ensure_user "$name" "$pass"
-    os_ensure_grant "$name" service admin
+    local user=$1 type=$2 desc=$3 pass=$4 url=$5 name=${6:-$1} admin_url=${7:-$5}
+    os_ensure_user "$user" "$pass"
+    os_ensure_grant "$user" service admin
     os_ensure_service "$name" "$type" "$desc"
-    for iface in public internal admin; do os_ensure_endpoint "$type" "$iface" "$url"; done
+    os_ensure_endpoint "$type" public "$url"
+    os_ensure_endpoint "$type" internal "$url"
+    os_ensure_endpoint "$type" admin "$admin_url"
 }
 
 # ---------------------------------------------------------------------------------------------------- neutron
@@ -185,3 +188,89 @@ os_ensure() {
     fi
     printf '%s' "$id"
 }
+
+# ---------------------------------------------------------------------------------------------------- shared
+# nova_conf_common: the nova.conf settings of both the controller and compute nodes (secrets NOVA_PASS,
+# PLACEMENT_PASS, NEUTRON_PASS and RABBIT_PASS loaded).
+nova_conf_common() {
+    local conf=/etc/nova/nova.conf
+    ini_merge "$conf" root:nova <<EOF2
+[DEFAULT]
+my_ip = $MGMT_IP
+[api]
+auth_strategy = keystone
+[glance]
+api_servers = http://$CONTROLLER_IP:9292
+[vnc]
+enabled = true
+EOF2
+    ini_common "$conf" nova
+    ini_authtoken "$conf" nova "$NOVA_PASS"
+    ini_ks_auth "$conf" placement placement "$PLACEMENT_PASS"
+    ini_ks_auth "$conf" neutron neutron "$NEUTRON_PASS"
+    ini_set "$conf" cinder os_region_name "$OS_REGION"
+    # nova-status (Zed) requires nova to send a service token with the user's token.
+    ini_ks_auth "$conf" service_user nova "$NOVA_PASS"
+    ini_set "$conf" service_user send_service_user_token true
+}
+
+# neutron_conf_common: neutron.conf settings shared by the server and the agents' nodes.
+neutron_conf_common() {
+    local conf=/etc/neutron/neutron.conf
+    ini_common "$conf" neutron
+    ini_authtoken "$conf" neutron "$NEUTRON_PASS"
+    # Debian's neutron 21 marks linuxbridge experimental: server and agents refuse it unless enabled.
+    ini_set "$conf" experimental linuxbridge true
+}
+
+# linuxbridge_conf NAME: the linuxbridge agent (provider physnet on PROVIDER_IF, VXLAN from MGMT_IP,
+# security groups through iptables).
+linuxbridge_conf() {
+    ini_merge /etc/neutron/plugins/ml2/linuxbridge_agent.ini root:neutron <<EOF2
+[linux_bridge]
+physical_interface_mappings = provider:$PROVIDER_IF
+[vxlan]
+enable_vxlan = true
+local_ip = $MGMT_IP
+l2_population = true
+[securitygroup]
+enable_security_group = true
+firewall_driver = neutron.agent.linux.iptables_firewall.IptablesFirewallDriver
+EOF2
+}
+
+# cinder_conf_common: cinder.conf of the controller and the block nodes (CINDER_DBPASS, CINDER_PASS and
+# RABBIT_PASS loaded).
+cinder_conf_common() {
+    local conf=/etc/cinder/cinder.conf
+    ini_merge "$conf" root:cinder <<EOF2
+[DEFAULT]
+my_ip = $MGMT_IP
+glance_api_servers = http://$CONTROLLER_IP:9292
+osapi_volume_workers = 1
+[database]
+connection = $(db_url cinder "$CINDER_DBPASS" cinder)
+EOF2
+    ini_common "$conf" cinder
+    ini_authtoken "$conf" cinder "$CINDER_PASS"
+}
+
+# swift_conf_common: swift.conf (the hash path prefix/suffix shared by every Swift node) and /etc/swift's owner.
+swift_conf_common() {
+    local prefix suffix
+    prefix=$(secret SWIFT_HASH_PATH_PREFIX) || exit 1
+    suffix=$(secret SWIFT_HASH_PATH_SUFFIX) || exit 1
+    install -d -o root -g swift -m 0755 /etc/swift
+    ini_merge /etc/swift/swift.conf root:swift <<EOF2
+[swift-hash]
+swift_hash_path_suffix = $suffix
+swift_hash_path_prefix = $prefix
+[storage-policy:0]
+name = Policy-0
+default = yes
+EOF2
+    install -d -o swift -g swift -m 0755 /var/cache/swift
+}
+
+# Swift's rings: name and port of each server.
+SWIFT_RINGS=(account:6202 container:6201 object:6200)

@@ -4,7 +4,7 @@ set -euo pipefail
 
 PACKAGES=(
   debootstrap systemd-container nftables iptables iproute2 bridge-utils xfsprogs util-linux
-  apt-cacher-ng curl python3
+  apt-cacher-ng curl python3 iputils-ping tcpdump kmod xz-utils
   # test image: kernel and busybox come from the archive through the cache; these build the disk
   cpio dosfstools mtools syslinux syslinux-common qemu-utils
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -72,10 +73,8 @@ def _rmdir_tree(path: Path, only_if_empty: bool = False) -> None:
     if not path.is_dir():
         return
     for child in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        try:
+        with contextlib.suppress(OSError):
             child.rmdir()
-        except OSError:
-            pass
     try:
         path.rmdir()
     except OSError as exc:

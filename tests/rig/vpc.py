@@ -89,45 +89,42 @@ def _chain_name(port: str) -> str:
     return port.replace("-", "_")
 
 
-def filter_ruleset(table: list[dict[str, Any]]) -> str:
+def filter_ruleset(table: list[dict[str, Any]], name: str = config.NFT_TABLE) -> str:
     """One nft bridge table: each ENI's bridge port gets a 'leave' and a 'deliver' chain.
 
-    leave (frames from the node): source MAC must be the ENI's; ARP sender MAC/IP must be the ENI's; IPv4 source
-    must be one of its addresses while source/dest check is on; anything but IPv4/ARP is dropped.
-    deliver (frames to the node): unicast only to the ENI's MAC (no flooding, as in a VPC); ARP only for its
-    addresses; IPv4 only to its addresses while the check is on.
+    leave (frames from the node): source MAC must be the ENI's, and so must the ARP sender MAC; while
+    source/dest check is on, the IPv4 source and the ARP sender address must be one of its addresses;
+    anything but IPv4/ARP is dropped.
+    deliver (frames to the node): unicast only to the ENI's MAC (no flooding, as in a VPC); ARP requests only
+    for its addresses (the VPC resolves only assigned addresses); while the check is on, ARP replies and IPv4
+    only to its addresses.
     """
     leave_map, deliver_map, chains = [], [], []
     for eni in table:
-        port, mac, addrs = eni["host_port"], eni["mac"], eni["addresses"]
-        name = _chain_name(port)
-        leave_map.append(f'"{port}" : jump leave_{name}')
-        deliver_map.append(f'"{port}" : jump deliver_{name}')
+        port, mac, addrs, eid = eni["host_port"], eni["mac"], eni["addresses"], eni["eni_id"]
+        chain = _chain_name(port)
+        leave_map.append(f'"{port}" : jump leave_{chain}')
+        deliver_map.append(f'"{port}" : jump deliver_{chain}')
         check = eni["source_dest_check"]
-        leave = [
-            f'ether saddr != {mac} counter drop comment "{eni["eni_id"]} foreign source MAC"',
-            f'ether type arp arp saddr ether != {mac} counter drop comment "{eni["eni_id"]} ARP foreign MAC"',
-            f'ether type arp arp saddr ip != {_set(addrs + ["0.0.0.0"])} counter drop '
-            f'comment "{eni["eni_id"]} ARP foreign sender"',
-        ]
+        leave = [f'ether saddr != {mac} counter drop comment "{eid} foreign source MAC"',
+                 f'ether type arp arp saddr ether != {mac} counter drop comment "{eid} ARP foreign MAC"']
+        deliver = [f'ether daddr != {{ {mac}, ff:ff:ff:ff:ff:ff }} counter drop comment "{eid} not its MAC"']
         if check:
-            leave.append(f'ether type ip ip saddr != {_set(addrs)} counter drop '
-                         f'comment "{eni["eni_id"]} source check"')
-        leave.append(f'ether type != {{ ip, arp }} counter drop comment "{eni["eni_id"]} not IPv4/ARP"')
-        deliver = [
-            f'ether daddr != {{ {mac}, ff:ff:ff:ff:ff:ff }} counter drop comment "{eni["eni_id"]} not its MAC"',
-            f'ether type arp arp daddr ip != {_set(addrs)} counter drop comment "{eni["eni_id"]} ARP not for it"',
-        ]
-        if check:
-            deliver.append(f'ether type ip ip daddr != {_set(addrs)} counter drop '
-                           f'comment "{eni["eni_id"]} dest check"')
-        deliver.append(f'ether type != {{ ip, arp }} counter drop comment "{eni["eni_id"]} not IPv4/ARP"')
-        chains.append(f"  chain leave_{name} {{\n" + "".join(f"    {r}\n" for r in leave) + "  }")
-        chains.append(f"  chain deliver_{name} {{\n" + "".join(f"    {r}\n" for r in deliver) + "  }")
-    t = config.NFT_TABLE
+            leave += [f'ether type arp arp saddr ip != {_set([*addrs, "0.0.0.0"])} counter drop '
+                      f'comment "{eid} ARP foreign sender"',
+                      f'ether type ip ip saddr != {_set(addrs)} counter drop comment "{eid} source check"']
+            deliver += [f'ether type arp arp daddr ip != {_set(addrs)} counter drop comment "{eid} ARP not for it"',
+                        f'ether type ip ip daddr != {_set(addrs)} counter drop comment "{eid} dest check"']
+        else:
+            deliver.append(f'ether type arp arp operation request arp daddr ip != {_set(addrs)} counter drop '
+                           f'comment "{eid} ARP not for it"')
+        leave.append(f'ether type != {{ ip, arp }} counter drop comment "{eid} not IPv4/ARP"')
+        deliver.append(f'ether type != {{ ip, arp }} counter drop comment "{eid} not IPv4/ARP"')
+        chains.append(f"  chain leave_{chain} {{\n" + "".join(f"    {r}\n" for r in leave) + "  }")
+        chains.append(f"  chain deliver_{chain} {{\n" + "".join(f"    {r}\n" for r in deliver) + "  }")
     lm, dm = ", ".join(leave_map), ", ".join(deliver_map)
     return (
-        f"table bridge {t}\ndelete table bridge {t}\ntable bridge {t} {{\n"
+        f"table bridge {name}\ndelete table bridge {name}\ntable bridge {name} {{\n"
         + "\n".join(chains)
         + f"\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n"
         f"    iifname vmap {{ {lm} }}\n    oifname vmap {{ {dm} }}\n  }}\n"
@@ -143,9 +140,10 @@ def apply_filters(table: list[dict[str, Any]] | None = None) -> None:
     run(["nft", "-f", "-"], input=filter_ruleset(table))
 
 
-def drop_counters() -> dict[str, int]:
+def drop_counters(name: str = config.NFT_TABLE, netns: str | None = None, family: str = "bridge") -> dict[str, int]:
     """Packets dropped per rule comment, e.g. {'eni-... source check': 3}."""
-    out = run(["nft", "-j", "list", "table", "bridge", config.NFT_TABLE]).stdout
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    out = run([*prefix, "nft", "-j", "list", "table", family, name]).stdout
     counts: dict[str, int] = {}
     for item in json.loads(out)["nftables"]:
         rule = item.get("rule")
@@ -177,11 +175,11 @@ def _ensure_ns(ns: str) -> bool:
 def _veth_to_ns(host_name: str, ns: str, inner: str, mac: str, addr: str, bridge: str) -> None:
     state.add("links", host_name)
     run(["ip", "link", "add", host_name, "type", "veth", "peer", "name", inner, "netns", ns])
-    _ns(ns, "ip", "link", "set", inner, "address", mac)
-    _ns(ns, "ip", "link", "set", inner, "mtu", "9001")  # jumbo frames inside the VPC, 1500 beyond the router
+    _ns(ns, "ip", "link", "set", "dev", inner, "address", mac)
+    _ns(ns, "ip", "link", "set", "dev", inner, "mtu", "9001")  # jumbo frames inside the VPC, 1500 beyond the router
     run(["ip", "link", "set", host_name, "mtu", "9001"])
     _ns(ns, "ip", "addr", "add", addr, "dev", inner)
-    _ns(ns, "ip", "link", "set", inner, "up")
+    _ns(ns, "ip", "link", "set", "dev", inner, "up")
     run(["ip", "link", "set", host_name, "master", bridge, "up"])
 
 
@@ -202,13 +200,13 @@ def igw_ruleset(table: list[dict[str, Any]]) -> str:
 table ip igw
 delete table ip igw
 table ip igw {{
-  chain pre {{ type nat hook prerouting priority dstnat; iifname "inet" dnat to ip daddr map {{ {inbound} }} }}
-  chain post {{ type nat hook postrouting priority srcnat; oifname "inet" snat to ip saddr map {{ {outbound} }} }}
-  chain fwd {{
+  chain igw_pre {{ type nat hook prerouting priority dstnat; iifname "inet" dnat to ip daddr map {{ {inbound} }}; }}
+  chain igw_post {{ type nat hook postrouting priority srcnat; oifname "inet" snat to ip saddr map {{ {outbound} }}; }}
+  chain igw_forward {{
     type filter hook forward priority 0; policy drop;
     iifname "vpc" oifname "inet" ip saddr {privs} accept
     iifname "inet" oifname "vpc" ip daddr {privs} accept
-    counter comment "no Elastic IP" drop
+    counter drop comment "no Elastic IP"
   }}
 }}
 """
@@ -230,8 +228,8 @@ def ensure_network() -> None:
     """Create the router, igw and internet namespaces (idempotent) and the ENI filters."""
     if _ensure_ns(config.NS_ROUTER):
         _ns(config.NS_ROUTER, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _veth_to_ns(R_A, config.NS_ROUTER, "a", ROUTER_MAC_A, f"{config.GW_A}/24", config.BRIDGE_A)
-        _veth_to_ns(R_B, config.NS_ROUTER, "b", ROUTER_MAC_B, f"{config.GW_B}/24", config.BRIDGE_B)
+        _veth_to_ns(R_A, config.NS_ROUTER, "subA", ROUTER_MAC_A, f"{config.GW_A}/24", config.BRIDGE_A)
+        _veth_to_ns(R_B, config.NS_ROUTER, "subB", ROUTER_MAC_B, f"{config.GW_B}/24", config.BRIDGE_B)
     if _ensure_ns(config.NS_IGW):
         _ns(config.NS_IGW, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         _pair_between(config.NS_ROUTER, "igw", config.NS_IGW, "vpc", f"{LINK_NET[0]}/30", f"{LINK_NET[1]}/30")

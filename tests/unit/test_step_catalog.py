@@ -83,3 +83,15 @@ def test_the_real_steps_follow_the_contract() -> None:
     assert steps, "steps/ holds no step"
     assert steps[0].name == "base"
     assert waves(steps)
+
+
+def test_a_deployment_without_a_role_keeps_the_order_of_what_remains(plan: Path) -> None:
+    from stacks.config import load_config
+    from stacks.orchestration_stack import plan_for
+
+    write_step(plan, "41-after-volume.sh", after="volume")
+    steps = plan_for(load_config({"block_storage": False}), load_steps(plan))
+    assert "volume" not in [s.name for s in steps]
+    after_volume = next(s for s in steps if s.name == "after-volume")
+    assert after_volume.after == ("base",)  # what the dropped step waited for
+    assert [[s.name for s in w] for w in waves(steps)][-2:] == [["discover"], ["after-volume"]]

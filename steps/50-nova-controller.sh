@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# step: nova-controller
+# roles: controller
+# after: placement, glance
+# timeout: 1800
+# inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET
+# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1; user nova, service compute, endpoints on CONTROLLER_IP
+set -euo pipefail
+# shellcheck source=lib/common.sh
+[[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+step_begin
+require_role controller
+load_secrets NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET
+
+for db in nova_api nova nova_cell0; do db_ensure "$db" nova NOVA_DBPASS; done
+os_admin
+os_register nova compute "OpenStack Compute" NOVA_PASS "http://$CONTROLLER_IP:8774/v2.1"
+
+apt_install nova-api nova-conductor nova-scheduler nova-consoleproxy
+conf=/etc/nova/nova.conf
+nova_conf_common
+ini_merge "$conf" <<EOF2
+[api_database]
+connection = $(db_url nova "$NOVA_DBPASS" nova_api)
+[database]
+connection = $(db_url nova "$NOVA_DBPASS" nova)
+[vnc]
+server_listen = \$my_ip
+server_proxyclient_address = \$my_ip
+novncproxy_host = 0.0.0.0
+novncproxy_base_url = http://$ELASTIC_IP:6080/vnc_auto.html
+[neutron]
+service_metadata_proxy = true
+metadata_proxy_shared_secret = $METADATA_SECRET
+[scheduler]
+discover_hosts_in_cells_interval = 300
+workers = 1
+[conductor]
+workers = 1
+[DEFAULT]
+metadata_workers = 1
+osapi_compute_workers = 1
+EOF2
+uwsgi_processes /etc/nova/nova-api-uwsgi.ini 2
+# Debian's console proxy package starts the proxy named here (its default is spicehtml5).
+set_line /etc/default/nova-consoleproxy '^NOVA_CONSOLE_PROXY_TYPE=' NOVA_CONSOLE_PROXY_TYPE=novnc
+uwsgi_processes /etc/nova/nova-api-metadata-uwsgi.ini 1
+
+as_service nova nova-manage api_db sync || die "nova-manage api_db sync failed: see /var/log/nova"
+if ! as_service nova nova-manage cell_v2 list_cells 2>/dev/null | grep ' cell0 ' >/dev/null; then
+    as_service nova nova-manage cell_v2 map_cell0 || die "nova-manage cell_v2 map_cell0 failed"
+fi
+if ! as_service nova nova-manage cell_v2 list_cells 2>/dev/null | grep ' cell1 ' >/dev/null; then
+    as_service nova nova-manage cell_v2 create_cell --name=cell1 --verbose || die "nova-manage cell_v2 create_cell failed"
+fi
+as_service nova nova-manage db sync || die "nova-manage db sync failed: see /var/log/nova"
+as_service nova nova-manage cell_v2 list_cells | sed 's/^/  /'
+
+services=(nova-api nova-api-metadata nova-scheduler nova-conductor nova-novncproxy)
+svc_apply "$conf /etc/nova/nova-api-uwsgi.ini /etc/nova/nova-api-metadata-uwsgi.ini /etc/default/nova-consoleproxy packages" \
+    "${services[@]}"
+wait_http "http://$CONTROLLER_IP:8774" 120
+wait_port "$CONTROLLER_IP" 8775 60
+wait_port "$CONTROLLER_IP" 6080 60
+svc_check "${services[@]}"
+wait_for "nova-scheduler and nova-conductor to report up" 120 \
+    bash -c '[[ $(openstack compute service list -f value -c Binary -c State | grep -cE "^nova-(scheduler|conductor) up$") -ge 2 ]]'
+log "nova controller ready"

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# step: neutron-controller
+# roles: controller
+# after: nova-controller
+# timeout: 1800
+# inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts, secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET
+# guarantees: neutron-api (:9696) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
+set -euo pipefail
+# shellcheck source=lib/common.sh
+[[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+step_begin
+require_role controller
+require_vars PROVIDER_IF
+load_secrets NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET
+
+db_ensure neutron neutron NEUTRON_DBPASS
+os_admin
+os_register neutron network "OpenStack Networking" NEUTRON_PASS "http://$CONTROLLER_IP:9696"
+
+apt_install neutron-api neutron-rpc-server neutron-linuxbridge-agent neutron-l3-agent neutron-dhcp-agent \
+    neutron-metadata-agent ebtables ipset
+
+# MTU (see steps/README.md "MTUs"): the VPC carries jumbo frames between ENIs (9001) but only 1500 to the
+# internet. Self-service (VXLAN) networks ride the management ENI: their MTU is its MTU minus VXLAN's 50 bytes
+# (8951 on AWS). The flat provider network is the router's way to the internet: 1500. The router between them
+# answers oversized DF packets with "fragmentation needed", and TCP's MSS already fits each side.
+mgmt_mtu=$(cat "/sys/class/net/$MGMT_IF/mtu")
+conf=/etc/neutron/neutron.conf
+neutron_conf_common
+ini_merge "$conf" <<EOF2
+[DEFAULT]
+core_plugin = ml2
+service_plugins = router
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+global_physnet_mtu = $mgmt_mtu
+api_workers = 1
+rpc_workers = 1
+rpc_state_report_workers = 1
+[database]
+connection = $(db_url neutron "$NEUTRON_DBPASS" neutron)
+EOF2
+ini_ks_auth "$conf" nova nova "$NOVA_PASS"
+
+ml2=/etc/neutron/plugins/ml2/ml2_conf.ini
+ini_merge "$ml2" root:neutron <<EOF2
+[ml2]
+type_drivers = flat,vlan,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = linuxbridge,l2population
+extension_drivers = port_security
+path_mtu = $mgmt_mtu
+physical_network_mtus = provider:1500
+[ml2_type_flat]
+flat_networks = provider
+[ml2_type_vxlan]
+vni_ranges = 1:1000
+[securitygroup]
+enable_ipset = true
+EOF2
+linuxbridge_conf
+ini_merge /etc/neutron/l3_agent.ini root:neutron <<EOF2
+[DEFAULT]
+interface_driver = linuxbridge
+EOF2
+ini_merge /etc/neutron/dhcp_agent.ini root:neutron <<EOF2
+[DEFAULT]
+interface_driver = linuxbridge
+dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
+enable_isolated_metadata = true
+EOF2
+ini_merge /etc/neutron/metadata_agent.ini root:neutron <<EOF2
+[DEFAULT]
+nova_metadata_host = $CONTROLLER_IP
+metadata_proxy_shared_secret = $METADATA_SECRET
+metadata_workers = 1
+EOF2
+uwsgi_processes /etc/neutron/neutron-api-uwsgi.ini 2
+
+ip link set "$PROVIDER_IF" up
+as_service neutron neutron-db-manage --config-file "$conf" --config-file "$ml2" upgrade head >/dev/null ||
+    die "neutron-db-manage upgrade head failed: see /var/log/neutron"
+
+all=(neutron-api neutron-rpc-server neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent neutron-l3-agent)
+svc_apply "$conf $ml2 /etc/neutron/neutron-api-uwsgi.ini packages" neutron-api neutron-rpc-server
+svc_apply "$conf $ml2 /etc/neutron/plugins/ml2/linuxbridge_agent.ini packages" neutron-linuxbridge-agent
+svc_apply "$conf /etc/neutron/dhcp_agent.ini packages" neutron-dhcp-agent
+svc_apply "$conf /etc/neutron/metadata_agent.ini packages" neutron-metadata-agent
+svc_apply "$conf /etc/neutron/l3_agent.ini packages" neutron-l3-agent
+wait_http "http://$CONTROLLER_IP:9696" 120
+svc_check "${all[@]}"
+
+agents_alive() {
+    local host
+    host=$(hostname)
+    (($(openstack network agent list --host "$host" -f value -c Alive | grep -c True) >= 4))
+}
+wait_for "the linuxbridge, DHCP, metadata and L3 agents on $(hostname) to be alive" 300 agents_alive
+openstack network agent list -f value -c 'Agent Type' -c Host -c Alive | sed 's/^/  /'
+log "neutron controller ready (VXLAN MTU $((mgmt_mtu - 50)), provider MTU 1500)"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# step: horizon
+# roles: controller
+# after: keystone
+# timeout: 1200
+# inputs: node facts (PUBLIC_IP), cluster facts (CONTROLLER_IP, ELASTIC_IP)
+# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL), sessions in memcached, ALLOWED_HOSTS = Elastic IP, management and public addresses
+set -euo pipefail
+# shellcheck source=lib/common.sh
+[[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+step_begin
+require_role controller
+require_vars ELASTIC_IP
+
+apt_install openstack-dashboard-apache python3-memcache
+
+settings=/etc/openstack-dashboard/local_settings.py
+[[ -e "$settings" ]] || die "$settings is missing: the openstack-dashboard package did not install completely"
+hosts="'$ELASTIC_IP', '$CONTROLLER_IP', 'localhost', '127.0.0.1'"
+[[ -z "${PUBLIC_IP:-}" ]] || hosts+=", '$PUBLIC_IP'"
+block=$(
+    cat <<EOF2
+# BEGIN openstack-aws (managed by the horizon step; later assignments win)
+OPENSTACK_HOST = "$CONTROLLER_IP"
+OPENSTACK_KEYSTONE_URL = "http://%s:5000/v3" % OPENSTACK_HOST
+ALLOWED_HOSTS = [$hosts]
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.MemcachedCache",
+                      "LOCATION": "$CONTROLLER_IP:11211"}}
+OPENSTACK_KEYSTONE_MULTIDOMAIN_SUPPORT = False
+OPENSTACK_API_VERSIONS = {"identity": 3, "image": 2, "volume": 3}
+OPENSTACK_KEYSTONE_DEFAULT_DOMAIN = "Default"
+OPENSTACK_KEYSTONE_DEFAULT_ROLE = "member"
+OPENSTACK_NEUTRON_NETWORK = {"enable_router": True, "enable_quotas": True, "enable_ipv6": True,
+                             "enable_distributed_router": False, "enable_ha_router": False,
+                             "enable_fip_topology_check": True}
+TIME_ZONE = "UTC"
+# END openstack-aws
+EOF2
+)
+# Replace the managed block (or append it), keeping the package's file otherwise as it is.
+write_file "$settings" 0644 < <(
+    sed '/^# BEGIN openstack-aws/,/^# END openstack-aws/d' "$settings"
+    printf '%s\n' "$block"
+)
+
+# Debian's vhost serves the dashboard at / on port 80; make sure it is the enabled site.
+if [[ -e /etc/apache2/sites-enabled/000-default.conf ]]; then a2dissite -q 000-default; mark_changed apache-site; fi
+if [[ ! -e /etc/apache2/sites-enabled/openstack-dashboard.conf ]]; then
+    a2ensite -q openstack-dashboard
+    mark_changed apache-site
+fi
+svc_apply "$settings apache-site packages" apache2
+wait_http "http://$CONTROLLER_IP/" 60
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Host: $ELASTIC_IP" "http://$CONTROLLER_IP/auth/login/")
+[[ "$code" == 200 ]] || die "the dashboard's login page answers HTTP $code (see /var/log/openstack-dashboard/error.log)"
+log "horizon ready: http://$ELASTIC_IP/"

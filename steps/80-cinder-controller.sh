@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# step: cinder-controller
+# roles: controller
+# after: keystone
+# timeout: 1200
+# inputs: node facts, cluster facts, secrets ADMIN_PASS CINDER_DBPASS CINDER_PASS RABBIT_PASS
+# guarantees: cinder-api (:8776) and cinder-scheduler; user cinder, service cinderv3 (volumev3), endpoints on CONTROLLER_IP; nova-api knows the region for cinder
+set -euo pipefail
+# shellcheck source=lib/common.sh
+[[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+step_begin
+require_role controller
+load_secrets CINDER_DBPASS CINDER_PASS RABBIT_PASS
+
+db_ensure cinder cinder CINDER_DBPASS
+os_admin
+os_register cinder volumev3 "OpenStack Block Storage" CINDER_PASS "http://$CONTROLLER_IP:8776/v3/%(project_id)s" cinderv3
+
+apt_install cinder-api cinder-scheduler
+cinder_conf_common
+uwsgi_processes /etc/cinder/cinder-api-uwsgi.ini 2
+as_service cinder cinder-manage db sync >/dev/null || die "cinder-manage db sync failed: see /var/log/cinder"
+
+svc_apply "/etc/cinder/cinder.conf /etc/cinder/cinder-api-uwsgi.ini packages" cinder-api cinder-scheduler
+wait_http "http://$CONTROLLER_IP:8776" 120
+svc_check cinder-api cinder-scheduler
+wait_for "cinder-scheduler to report up" 120 \
+    bash -c 'openstack volume service list --service cinder-scheduler -f value -c State | grep -x up >/dev/null'
+log "cinder controller ready"

@@ -1,0 +1,193 @@
+"""The emulated VPC enforces AWS's rules, and this test would notice if it did not.
+
+It builds its own small VPC (bridge rigtbr, namespaces rigt-*) from the same rule generators the rig uses
+(vpc.filter_ruleset, vpc.igw_ruleset), so it runs beside a running rig without touching it:
+
+  rigt-n1 (172.31.33.11, Elastic IP 203.0.113.10) ─ port rigt-p1 ┐
+  rigt-n2 (172.31.33.12, no Elastic IP)           ─ port rigt-p2 ┼ bridge rigtbr ─ rigt-r (172.31.33.1)
+                                                                                   └ rigt-i (igw) ─ rigt-x (198.51.100.10)
+Runs only as root with ip, nft and ping on the host; otherwise skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.rig import config, vpc
+
+BR = "rigtbr"
+N1, N2, ROUTER, IGW, NET = "rigt-n1", "rigt-n2", "rigt-r", "rigt-i", "rigt-x"
+TABLE = "rigtest"
+IP1, IP2, FOREIGN = "172.31.33.11", "172.31.33.12", "172.31.33.50"
+MAC1, MAC2 = config.mac_for(IP1), config.mac_for(IP2)
+
+pytestmark = [
+    pytest.mark.rig,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the VPC emulation test needs root (namespaces, nft)"),
+    pytest.mark.skipif(not all(shutil.which(t) for t in ("ip", "nft", "ping")),
+                       reason="rig tooling missing (ip, nft, ping): run tests/rig/host-setup.sh"),
+]
+
+
+def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed: {proc.stdout}{proc.stderr}")
+    return proc
+
+
+def ns(name: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return sh("ip", "netns", "exec", name, *cmd, check=check)
+
+
+def ping(src_ns: str, dst: str, source: str | None = None) -> bool:
+    extra = ["-I", source] if source else []
+    return ns(src_ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", *extra, dst, check=False).returncode == 0
+
+
+def table(check1: bool = True, check2: bool = True) -> list[dict[str, Any]]:
+    return [
+        {"eni_id": "eni-test1", "node": "n1", "device_index": 0, "mac": MAC1, "subnet": config.SUBNET_B,
+         "private_ip": IP1, "addresses": [IP1], "source_dest_check": check1, "elastic_ip": config.ELASTIC_IP,
+         "host_port": "rigt-p1"},
+        {"eni_id": "eni-test2", "node": "n2", "device_index": 0, "mac": MAC2, "subnet": config.SUBNET_B,
+         "private_ip": IP2, "addresses": [IP2], "source_dest_check": check2, "elastic_ip": "",
+         "host_port": "rigt-p2"},
+    ]
+
+
+def apply(tab: list[dict[str, Any]]) -> None:
+    subprocess.run(["nft", "-f", "-"], input=vpc.filter_ruleset(tab, TABLE), text=True, check=True)
+
+
+def flush_neigh() -> None:
+    for name in (N1, N2, ROUTER):
+        ns(name, "ip", "neigh", "flush", "all", check=False)
+
+
+def _teardown() -> None:
+    for name in (N1, N2, ROUTER, IGW, NET):
+        sh("ip", "netns", "del", name, check=False)
+    for link in (BR, "rigt-p1", "rigt-p2", "rigt-pr"):
+        sh("ip", "link", "del", link, check=False)
+    sh("nft", "delete", "table", "bridge", TABLE, check=False)
+
+
+@pytest.fixture(scope="module")
+def mini_vpc() -> Iterator[None]:
+    _teardown()
+    try:
+        sh("ip", "link", "add", BR, "type", "bridge")
+        sh("ip", "link", "set", BR, "up")
+        for name in (N1, N2, ROUTER, IGW, NET):
+            sh("ip", "netns", "add", name)
+            ns(name, "ip", "link", "set", "lo", "up")
+            ns(name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        for name, port, mac, addr in ((N1, "rigt-p1", MAC1, IP1), (N2, "rigt-p2", MAC2, IP2),
+                                      (ROUTER, "rigt-pr", config.mac_for(config.GW_B), config.GW_B)):
+            sh("ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", name)
+            ns(name, "ip", "link", "set", "dev", "eth0", "address", mac)
+            ns(name, "ip", "addr", "add", f"{addr}/24", "dev", "eth0")
+            ns(name, "ip", "link", "set", "dev", "eth0", "up")
+            sh("ip", "link", "set", port, "master", BR, "up")
+        for name in (N1, N2):
+            ns(name, "ip", "route", "add", "default", "via", config.GW_B)
+        # router <-> igw <-> internet, as vpc.ensure_network builds them
+        sh("ip", "link", "add", "igw", "netns", ROUTER, "type", "veth", "peer", "name", "vpc", "netns", IGW)
+        sh("ip", "link", "add", "inet", "netns", IGW, "type", "veth", "peer", "name", "eth0", "netns", NET)
+        for name, ifname, addr in ((ROUTER, "igw", "169.254.100.1/30"), (IGW, "vpc", "169.254.100.2/30"),
+                                   (IGW, "inet", f"{config.IGW_INTERNET_IP}/24"), (NET, "eth0", f"{config.PROBE_IP}/24")):
+            ns(name, "ip", "addr", "add", addr, "dev", ifname)
+            ns(name, "ip", "link", "set", "dev", ifname, "up")
+        for name in (ROUTER, IGW):
+            ns(name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        ns(ROUTER, "ip", "route", "add", "default", "via", "169.254.100.2")
+        ns(IGW, "ip", "route", "add", "172.31.0.0/16", "via", "169.254.100.1")
+        ns(NET, "ip", "route", "add", "203.0.113.0/24", "via", config.IGW_INTERNET_IP)
+        subprocess.run(["ip", "netns", "exec", IGW, "nft", "-f", "-"], input=vpc.igw_ruleset(table()),
+                       text=True, check=True)
+        apply(table())
+        yield
+    finally:
+        _teardown()
+
+
+def test_allowed_traffic_flows(mini_vpc: None) -> None:
+    """The baseline: the filters let an ENI's own traffic through (so the drops below are the rules' doing)."""
+    assert ping(N1, IP2)
+    assert ping(N2, config.GW_B)
+
+
+def test_foreign_source_mac_is_dropped(mini_vpc: None) -> None:
+    flush_neigh()
+    sh("nft", "delete", "table", "bridge", TABLE)
+    ns(N2, "ip", "link", "set", "dev", "eth0", "address", "02:11:22:33:44:55")
+    try:
+        assert ping(N2, IP1), "control: without the filter the spoofed MAC gets through"
+        flush_neigh()
+        apply(table())
+        before = vpc.drop_counters(TABLE)["eni-test2 foreign source MAC"]
+        assert not ping(N2, IP1), "a frame with a source MAC that is not the ENI's must be dropped"
+        assert vpc.drop_counters(TABLE)["eni-test2 foreign source MAC"] > before
+    finally:
+        ns(N2, "ip", "link", "set", "dev", "eth0", "address", MAC2)
+        flush_neigh()
+    assert ping(N2, IP1)
+
+
+def test_foreign_source_ip_dropped_until_check_is_off(mini_vpc: None) -> None:
+    ns(N2, "ip", "addr", "add", f"{FOREIGN}/32", "dev", "eth0")
+    try:
+        apply(table(check2=True))
+        flush_neigh()
+        before = vpc.drop_counters(TABLE)
+        assert not ping(N2, IP1, source=FOREIGN), "a foreign source must be dropped while the check is on"
+        after = vpc.drop_counters(TABLE)
+        assert (after["eni-test2 source check"] + after["eni-test2 ARP foreign sender"]
+                > before["eni-test2 source check"] + before["eni-test2 ARP foreign sender"])
+        apply(table(check2=False))
+        flush_neigh()
+        assert ping(N2, IP1, source=FOREIGN), "with source/dest check off the packet must pass"
+    finally:
+        ns(N2, "ip", "addr", "del", f"{FOREIGN}/32", "dev", "eth0", check=False)
+        apply(table())
+
+
+def test_destination_check_drops_packets_for_other_addresses(mini_vpc: None) -> None:
+    """A packet routed through an ENI (destination not its address) is delivered only when the check is off."""
+    ns(N1, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    ns(N2, "ip", "route", "add", config.PROBE_IP, "via", IP1)
+    try:
+        apply(table(check1=True))
+        flush_neigh()
+        before = vpc.drop_counters(TABLE)["eni-test1 dest check"]
+        ns(N2, "ping", "-c", "1", "-W", "1", config.PROBE_IP, check=False)
+        assert vpc.drop_counters(TABLE)["eni-test1 dest check"] > before
+    finally:
+        ns(N2, "ip", "route", "del", config.PROBE_IP, check=False)
+        ns(N1, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+        apply(table())
+
+
+def test_elastic_ip_translation(mini_vpc: None) -> None:
+    """n1 reaches the internet as 203.0.113.10, and the internet reaches n1 through it. The internet
+    namespace has no route to 172.31.0.0/16, so replies arrive only if the igw translated."""
+    assert "172.31" not in ns(NET, "ip", "route").stdout
+    assert ping(N1, config.PROBE_IP)
+    assert ping(NET, config.ELASTIC_IP)
+    conntrack = ns(IGW, "cat", "/proc/net/nf_conntrack", check=False).stdout
+    if conntrack:
+        assert config.ELASTIC_IP in conntrack
+
+
+def test_address_without_elastic_ip_cannot_reach_internet(mini_vpc: None) -> None:
+    before = vpc.drop_counters("igw", netns=IGW, family="ip")["no Elastic IP"]
+    assert ping(N2, config.GW_B), "control: n2 itself is reachable"
+    assert not ping(N2, config.PROBE_IP), "an address without an Elastic IP must not reach the internet"
+    assert vpc.drop_counters("igw", netns=IGW, family="ip")["no Elastic IP"] > before

@@ -112,7 +112,9 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
   echo "SSM agent download failed (attempt $attempt); retrying in 30 s"; sleep 30
 done
 dpkg -i /tmp/amazon-ssm-agent.deb
+# Online only after the reboot below: a step sent now would be cut off by it (the install waits for Online).
 systemctl enable amazon-ssm-agent
+systemctl stop amazon-ssm-agent
 
 # Prefetch only (download, no install): the install steps then do not wait on the network.
 export DEBIAN_FRONTEND=noninteractive

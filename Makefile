@@ -18,6 +18,7 @@ help:
 	@echo "make test      the fast suite: ruff, shellcheck, unit tests, synth + cfn-lint + cdk-nag, moto runs"
 	@echo "make synth | deploy | diff | destroy    CDK (pass config with CONTEXT='-c key=value ...')"
 	@echo "make rig | rig-up | rig-down            the local nspawn rig (root; see tests/rig/README.md)"
+	@echo "make local [FROM_STEP=x] | local-down  the real state machine and Lambdas install the rig (offline)"
 
 # Stamps make set-up idempotent: re-run only when the pinned files change.
 $(VENV)/.stamp: requirements.txt pyproject.toml
@@ -70,6 +71,12 @@ rig-up: setup
 
 rig-down:
 	python3 -m tests.rig.cli down
+
+local: setup
+	$(PY) -m tests.local.cli run $(if $(FROM_STEP),--from-step $(FROM_STEP)) $(if $(ONLY),--only $(ONLY))
+
+local-down:
+	$(if $(wildcard $(PY)),$(PY),python3) -m tests.local.cli down
 
 clean:
 	rm -rf build $(OUT)

@@ -60,9 +60,14 @@ def _say(node: str, step: str, line: str) -> None:
 
 def run_step_on(step: Step, spec: NodeSpec, steps_dir: Path) -> Result:
     """Run one composed step on one node as SSM would: bash, root, HOME=/root, standard PATH, its timeout."""
-    result = Result(step.name, spec.name)
-    script = compose_script(step)  # exactly the SSM document's script
-    target = nodes.rootfs(spec) / "root" / "rig-steps" / f"{step.number:02d}-{step.name}.sh"
+    # exactly the SSM document's script
+    return run_script_on(spec, step.name, compose_script(step), step.timeout, f"{step.number:02d}-{step.name}")
+
+
+def run_script_on(spec: NodeSpec, name: str, script: str, timeout: int, file_stem: str) -> Result:
+    """Run a script on a node (as root, like SSM's aws:runShellScript), streaming its lines; kill it at `timeout`."""
+    result = Result(name, spec.name)
+    target = nodes.rootfs(spec) / "root" / "rig-steps" / f"{file_stem}.sh"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(script)
     target.chmod(0o700)
@@ -84,22 +89,22 @@ def run_step_on(step: Step, spec: NodeSpec, steps_dir: Path) -> Result:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
-    timer = threading.Timer(step.timeout, kill)
+    timer = threading.Timer(timeout, kill)
     timer.start()
-    _say(spec.name, step.name, f"--- start (timeout {step.timeout}s)")
+    _say(spec.name, name, f"--- start (timeout {timeout}s)")
     try:
         assert proc.stdout is not None
-        with open(logdir / f"{step.number:02d}-{step.name}.{spec.name}.log", "w", buffering=1) as logf:
+        with open(logdir / f"{file_stem}.{spec.name}.log", "w", buffering=1) as logf:
             for raw in proc.stdout:
                 line = raw.decode(errors="replace").rstrip("\n")
                 logf.write(line + "\n")
                 result.tail.append(line)
-                _say(spec.name, step.name, line)
+                _say(spec.name, name, line)
                 if m := CHECK_LINE.match(line.strip()):
                     status = m.group(2)
                     result.checks.append({"name": m.group(1), "ok": {"ok": True, "fail": False}.get(status),
                                           "status": status, "detail": m.group(3), "node": spec.name,
-                                          "step": step.name})
+                                          "step": name})
         result.rc = proc.wait()
     finally:
         timer.cancel()
@@ -110,7 +115,7 @@ def run_step_on(step: Step, spec: NodeSpec, steps_dir: Path) -> Result:
     result.seconds = round(time.monotonic() - t0, 1)
     result.ok = result.rc == 0 and not timed_out.is_set()
     why = "timed out" if timed_out.is_set() else f"exit {result.rc}"
-    _say(spec.name, step.name, f"--- {'ok' if result.ok else 'FAILED (' + why + ')'} in {result.seconds}s")
+    _say(spec.name, name, f"--- {'ok' if result.ok else 'FAILED (' + why + ')'} in {result.seconds}s")
     return result
 
 

@@ -18,7 +18,16 @@ from constructs import Construct
 
 from lambdas.common.models import DELIVERY_TIMEOUT_SECONDS
 from lambdas.common.run_input import flag_key
-from stacks.constructs.run_step import DEFAULT_POLL_INTERVAL, RunStep, StepFunctions, invoke
+from stacks.constructs.run_step import (
+    DEFAULT_POLL_INTERVAL,
+    RunStep,
+    StepFunctions,
+    discover_nodes,
+    failure_chain,
+    invoke,
+    notify,
+    online_loop,
+)
 from stacks.step_catalog import EC2_FIX_BEFORE, ROLES, Step, waves
 
 ONLINE_MAX_WAIT = Duration.minutes(30)
@@ -81,18 +90,10 @@ class InstallDefinition(Construct):
         if not plan.steps:
             raise ValueError("the install plan has no steps: steps/ holds no NN-name.sh for this deployment's roles")
         self.plan, self.functions = plan, functions
-        failed = sfn.Fail(self, "Failed", state_name="Install failed", error_path="$.Error", cause_path="$.Cause")
-        self.notify_failure = invoke(
-            self, "NotifyFailure", functions.notify, state_name="Notify failure", result_path=sfn.JsonPath.DISCARD,
-            payload={"outcome": "FAILED", "project": plan.project, "execution_arn.$": "$$.Execution.Id",
-                     "started.$": "$$.Execution.StartTime", "error.$": "$"},
-        )  # fmt: skip
-        self.notify_failure.add_catch(failed, result_path="$.notify_error").next(failed)
-
-        notify_success = invoke(
-            self, "NotifySuccess", functions.notify, state_name="Notify success", result_path="$.notification",
-            payload={"outcome": "SUCCEEDED", "project": plan.project, "execution_arn.$": "$$.Execution.Id",
-                     "started.$": "$$.Execution.StartTime", "steps.$": "$.run.selected"},
+        self.notify_failure = failure_chain(self, functions.notify, project=plan.project, run="install")
+        notify_success = notify(
+            self, functions.notify, outcome="SUCCEEDED", project=plan.project, run="install",
+            **{"steps.$": "$.run.selected"},
         )  # fmt: skip
         notify_success.next(sfn.Succeed(self, "Succeeded", state_name="Install succeeded"))
 
@@ -118,22 +119,14 @@ class InstallDefinition(Construct):
             self, "Validate", fn.validate, state_name="Validate input", result_path="$",
             payload={"input.$": "$", "steps": [s.name for s in plan.steps]},
         )  # fmt: skip
-        discover = invoke(
-            self, "Discover", fn.discover, state_name="Discover nodes", result_path="$.nodes",
-            payload={"project": plan.project, "expected": plan.nodes},
-        )  # fmt: skip
-        check = invoke(
-            self, "CheckOnline", fn.wait_online, state_name="Check SSM online", result_path="$.online",
-            payload={"instances.$": "$.nodes.names", "started.$": "$$.Execution.StartTime",
-                     "max_wait_seconds": int(ONLINE_MAX_WAIT.to_seconds())},
+        discover = discover_nodes(self, fn.discover, project=plan.project, nodes=plan.nodes)
+        check = online_loop(
+            self, fn.wait_online, then=first_wave, choice_name="All nodes online?", max_wait=ONLINE_MAX_WAIT,
+            poll=ONLINE_POLL_INTERVAL, **{"started.$": "$$.Execution.StartTime"},
         )  # fmt: skip
         for state in (validate, discover, check):
             self._catch(state)
-        wait = sfn.Wait(self, "WaitOnline", state_name="Wait for SSM", time=sfn.WaitTime.duration(ONLINE_POLL_INTERVAL))
-        online = sfn.Choice(self, "AllOnline", state_name="All nodes online?")
-        online.when(sfn.Condition.boolean_equals("$.online.all_online", True), first_wave).otherwise(wait)
-        wait.next(check)
-        validate.next(discover).next(check).next(online)
+        validate.next(discover).next(check)
         return validate
 
     def _wave(self, index: int, wave: list[Step], poll_interval: Duration) -> sfn.Parallel:

@@ -22,7 +22,15 @@ from constructs import Construct
 
 from lambdas.common.run_input import flag_key
 from stacks.constructs.python_function import PythonFunction
-from stacks.constructs.run_step import RunStep, StepFunctions, invoke
+from stacks.constructs.run_step import (
+    RunStep,
+    StepFunctions,
+    discover_nodes,
+    failure_chain,
+    invoke,
+    notify,
+    online_loop,
+)
 from stacks.constructs.ssm_documents import StepDocuments
 from stacks.step_catalog import Step
 
@@ -107,18 +115,10 @@ class NightlyRebuild(Construct):
 
     def _state_machine(self, steps: list[Step], install: sfn.IStateMachine) -> sfn.StateMachine:
         fn = self.functions
-        failed = sfn.Fail(self, "Failed", state_name="Rebuild failed", error_path="$.Error", cause_path="$.Cause")
-        notify_failure = invoke(
-            self, "NotifyFailure", fn.notify, state_name="Notify failure", result_path=sfn.JsonPath.DISCARD,
-            payload={"outcome": "FAILED", "project": self.prefix, "execution_arn.$": "$$.Execution.Id",
-                     "started.$": "$$.Execution.StartTime", "error.$": "$", "run": "rebuild"},
-        )  # fmt: skip
-        notify_failure.add_catch(failed, result_path="$.notify_error").next(failed)
-        notify_success = invoke(
-            self, "NotifySuccess", fn.notify, state_name="Notify success", result_path="$.notification",
-            payload={"outcome": "SUCCEEDED", "project": self.prefix, "execution_arn.$": "$$.Execution.Id",
-                     "started.$": "$$.Execution.StartTime", "steps": ["restore root volumes", "wipe data disks",
-                     "install"], "run": "rebuild"},
+        notify_failure = failure_chain(self, fn.notify, project=self.prefix, run="rebuild")
+        notify_success = notify(
+            self, fn.notify, outcome="SUCCEEDED", project=self.prefix, run="rebuild",
+            steps=["restore root volumes", "wipe data disks", "install"],
         )  # fmt: skip
 
         guard = invoke(
@@ -127,10 +127,7 @@ class NightlyRebuild(Construct):
             payload={"input.$": "$", "execution_id.$": "$$.Execution.Id", "rebuild_arn.$": "$$.StateMachine.Id",
                      "install_arn": install.state_machine_arn},
         )  # fmt: skip
-        discover = invoke(
-            self, "Discover", fn.discover, state_name="Discover nodes", result_path="$.nodes",
-            payload={"project": self.prefix, "expected": self.nodes},
-        )  # fmt: skip
+        discover = discover_nodes(self, fn.discover, project=self.prefix, nodes=self.nodes)
         replace = invoke(
             self, "Replace", self.replace.function, state_name="Restore root volumes", result_path="$.replace",
             payload={"instances.$": "$.nodes.names", "execution_id.$": "$$.Execution.Id", "project": self.prefix},
@@ -144,14 +141,6 @@ class NightlyRebuild(Construct):
                      "started.$": "$$.Execution.StartTime", "max_wait_seconds": int(ROOT_VOLUME_MAX_WAIT.to_seconds())},
         )  # fmt: skip
         replaced = sfn.Choice(self, "Replaced", state_name="All root volumes restored?")
-
-        check_online = invoke(
-            self, "CheckOnline", fn.wait_online, state_name="Check SSM online", result_path="$.online",
-            payload={"instances.$": "$.nodes.names", "started.$": "$.replace.completed_at",
-                     "online_since.$": "$.replace.completed_at", "max_wait_seconds": int(ONLINE_MAX_WAIT.to_seconds())},
-        )  # fmt: skip
-        online_wait = sfn.Wait(self, "OnlineWait", state_name="Wait for SSM", time=sfn.WaitTime.duration(ONLINE_POLL))
-        online = sfn.Choice(self, "Online", state_name="All nodes online again?")
 
         enable = sfn.Pass(
             self, "EnableWipe", state_name="Select the wipe step", result_path="$.run",
@@ -173,15 +162,16 @@ class NightlyRebuild(Construct):
             result_path="$.install", result_selector={"status.$": "$.Status", "execution.$": "$.ExecutionArn"},
         )  # fmt: skip
 
+        check_online = online_loop(
+            self, fn.wait_online, then=enable, choice_name="All nodes online again?", max_wait=ONLINE_MAX_WAIT,
+            poll=ONLINE_POLL, **{"started.$": "$.replace.completed_at", "online_since.$": "$.replace.completed_at"},
+        )  # fmt: skip
         for state in (guard, discover, replace, replace_status, check_online, wipe, run_install):
             if state is not None:
                 state.add_catch(notify_failure, result_path="$")
         replace_wait.next(replace_status).next(replaced)
         replaced.when(sfn.Condition.boolean_equals("$.replace.all_succeeded", True), check_online)
         replaced.otherwise(replace_wait)
-        online_wait.next(check_online)
-        check_online.next(online)
-        online.when(sfn.Condition.boolean_equals("$.online.all_online", True), enable).otherwise(online_wait)
         after_wipe = run_install.next(notify_success).next(sfn.Succeed(self, "Done", state_name="Rebuild succeeded"))
         if wipe is not None:
             enable.next(wipe)

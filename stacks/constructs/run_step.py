@@ -116,3 +116,52 @@ class RunStep(Construct):
         self.start = sfn.Choice(self, "Selected", state_name=f"{label}?")
         self.start.when(sfn.Condition.boolean_equals(f"$.run.enabled.{flag_key(step.name)}", True), send)
         self.start.otherwise(sfn.Pass(self, "Skipped", state_name=f"{label}: skipped"))
+
+
+def notify(
+    scope: Construct, function: lambda_.IFunction, *, outcome: str, project: str, run: str, **payload: Any
+) -> tasks.LambdaInvoke:
+    """The SNS summary of a run: "Notify success" (result kept) or "Notify failure" (the Catch's error in `$`)."""
+    failed = outcome == "FAILED"
+    return invoke(
+        scope, "NotifyFailure" if failed else "NotifySuccess", function,
+        state_name="Notify failure" if failed else "Notify success",
+        result_path=sfn.JsonPath.DISCARD if failed else "$.notification",
+        payload={"outcome": outcome, "project": project, "run": run, "execution_arn.$": "$$.Execution.Id",
+                 "started.$": "$$.Execution.StartTime", **({"error.$": "$"} if failed else {}), **payload},
+    )  # fmt: skip
+
+
+def failure_chain(scope: Construct, function: lambda_.IFunction, *, project: str, run: str) -> tasks.LambdaInvoke:
+    """Notify failure, then Fail with the caught error (also when the notification itself fails)."""
+    failed = sfn.Fail(scope, "Failed", state_name=f"{run.capitalize()} failed", error_path="$.Error",
+                      cause_path="$.Cause")  # fmt: skip
+    notice = notify(scope, function, outcome="FAILED", project=project, run=run)
+    notice.add_catch(failed, result_path="$.notify_error").next(failed)
+    return notice
+
+
+def online_loop(
+    scope: Construct, function: lambda_.IFunction, *, then: sfn.IChainable, choice_name: str, max_wait: Duration,
+    poll: Duration, **payload: Any,
+) -> tasks.LambdaInvoke:
+    """Check SSM online -> all online? -> `then`, else Wait for SSM and check again (the Lambda fails past max_wait)."""
+    check = invoke(
+        scope, "CheckOnline", function, state_name="Check SSM online", result_path="$.online",
+        payload={"instances.$": "$.nodes.names", "max_wait_seconds": int(max_wait.to_seconds()), **payload},
+    )  # fmt: skip
+    wait = sfn.Wait(scope, "WaitOnline", state_name="Wait for SSM", time=sfn.WaitTime.duration(poll))
+    online = sfn.Choice(scope, "AllOnline", state_name=choice_name)
+    online.when(sfn.Condition.boolean_equals("$.online.all_online", True), then).otherwise(wait)
+    wait.next(check)
+    check.next(online)
+    return check
+
+
+def discover_nodes(scope: Construct, function: lambda_.IFunction, *, project: str,
+                   nodes: dict[str, list[str]]) -> tasks.LambdaInvoke:  # fmt: skip
+    """Discover nodes: the deployment's instances and ENIs by tag, at `$.nodes`."""
+    return invoke(
+        scope, "Discover", function, state_name="Discover nodes", result_path="$.nodes",
+        payload={"project": project, "expected": nodes},
+    )  # fmt: skip

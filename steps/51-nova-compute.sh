@@ -62,7 +62,12 @@ mkdir -p /etc/systemd/system/nova-compute.service.d
 write_file /etc/systemd/system/nova-compute.service.d/openstack-aws.conf 0644 <<<$'[Service]\nTimeoutStartSec=infinity'
 if changed /etc/systemd/system/nova-compute.service.d/openstack-aws.conf; then systemctl daemon-reload; fi
 
-svc_apply "packages" libvirtd
+if in_container; then
+    # A container's cgroup hierarchy is read-only: libvirt must not try to create cgroups for guests (the rig;
+    # on EC2 libvirt keeps its defaults).
+    set_line /etc/libvirt/qemu.conf '^#? *cgroup_controllers *=' 'cgroup_controllers = [ ]'
+fi
+svc_apply "/etc/libvirt/qemu.conf packages" libvirtd
 OSA_NO_BLOCK=nova-compute svc_apply "/etc/nova/nova.conf /etc/nova/nova-compute.conf /etc/systemd/system/nova-compute.service.d/openstack-aws.conf packages" nova-compute
 svc_check libvirtd nova-compute
 log "nova-compute ready (virt_type $virt_type); the controller's nova-discover step maps it to cell1"

@@ -58,11 +58,12 @@ if [[ "$ROLE" == controller || "$ROLE" == compute ]]; then
         modprobe br_netfilter 2>/dev/null ||
             die "br_netfilter is not loaded and cannot be loaded here (in a container: load it on the host)"
     fi
-    write_file /etc/sysctl.d/60-openstack-aws.conf 0644 <<'SYSCTL'
-net.bridge.bridge-nf-call-iptables = 1
-net.bridge.bridge-nf-call-ip6tables = 1
-SYSCTL
-    for key in net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
+    keys=(net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
+    # The controller has three ENIs: answer ARP only on the interface that holds the address (else the provider
+    # bridge answers for the public address: see "How the AWS network fix works" in steps/README.md).
+    [[ "$ROLE" != controller ]] || keys+=(net.ipv4.conf.all.arp_ignore net.ipv4.conf.default.arp_ignore)
+    write_file /etc/sysctl.d/60-openstack-aws.conf 0644 < <(printf '%s = 1\n' "${keys[@]}")
+    for key in "${keys[@]}"; do
         [[ "$(sysctl -n "$key")" == 1 ]] || sysctl -q -w "$key=1" || die "cannot set $key"
     done
 fi

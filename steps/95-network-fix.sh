@@ -49,9 +49,15 @@ current_mac=$(openstack port show "$port_id" -f value -c mac_address)
 if [[ "${current_mac,,}" != "$PROVIDER_MAC" ]]; then
     # Proof that the fix is needed: the VPC drops the router's frames (foreign MAC), so ARP never resolves.
     if probe_ping; then
-        check_line network-fix-before fail "the router reached $PROBE_IP before the fix: the VPC emulation lets foreign MACs through"
+        check_line network-fix-before fail "the router reached $PROBE_IP before the fix: the VPC lets foreign MACs through"
     else
-        check_line network-fix-before ok "router cannot reach $PROBE_IP before the fix; ARP for $PUBLIC_IP: $(gw_arp || echo none)"
+        check_line network-fix-before ok "router cannot reach $PROBE_IP before the fix"
+    fi
+    arp=$(gw_arp || true)
+    if [[ "$arp" =~ ^(REACHABLE|STALE|DELAY|PROBE|PERMANENT)$ ]]; then
+        check_line network-fix-before-arp fail "ARP for $PUBLIC_IP resolved before the fix ($arp)"
+    else
+        check_line network-fix-before-arp ok "ARP for $PUBLIC_IP unresolved before the fix (${arp:-no entry})"
     fi
 fi
 

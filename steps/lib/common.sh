@@ -384,10 +384,10 @@ apt_install() {
     [[ -d /var/lib/apt/lists/partial ]] &&
         lists_age=$(($(date +%s) - $(stat -c %Y /var/lib/apt/lists/partial)))
     if ((lists_age > 3600)) || ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
-        retry 3 10 apt-get update -q || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
+        retry 3 10 apt-get update -q -o Acquire::http::Timeout=60 || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
     fi
     local apt_log=/var/log/openstack-aws-apt.log
-    if ! retry 3 10 apt-get install -y -q -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef \
+    if ! retry 3 10 apt-get install -y -q -o Dpkg::Use-Pty=0 -o Acquire::http::Timeout=60 -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1; then
         tail -n 40 "$apt_log" >&2
         die "apt-get install ${missing[*]} failed: see the apt output above (full log: $apt_log)"

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "rebuild_schedule": "cron(0 3 * * ? *)",
     "notification_email": "",
     "key_pair": "",
+    "probe_address": "1.1.1.1",
 }
 #: Context keys that belong to the CDK itself, not to us.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk|acknowledged-issue-numbers$)")
@@ -89,6 +90,7 @@ class Config:
     rebuild_schedule: str | None
     notification_email: str | None
     key_pair: str | None
+    probe_address: str
 
     @property
     def roles(self) -> dict[str, RoleConfig]:
@@ -303,4 +305,16 @@ def load_config(context: Mapping[str, Any]) -> Config:
         key_pair=_optional_text(
             "key_pair", values("key_pair"), r"[\x20-\x7e]{1,255}", "an EC2 key pair name, or empty"
         ),
+        probe_address=_probe(values("probe_address")),
     )
+
+
+def _probe(value: object) -> str:
+    """The internet address the network fix and verify ping from the router (it must answer ICMP echo)."""
+    try:
+        address = ipaddress.IPv4Address(str(value).strip())
+    except ValueError:
+        address = None
+    if address is None or not address.is_global:
+        raise ConfigError("probe_address", value, "a public IPv4 address that answers ping, e.g. 1.1.1.1")
+    return str(address)

@@ -50,6 +50,7 @@ def render(config: Config, node: str, role: str, *, region: str, elastic_ip: str
         "SECRET_ARN": secret_arn,
         "ARTIFACT_BUCKET": bucket,
         "PACKAGES": " ".join(role_packages(role)),
+        "PROBE_IP": config.probe_address,
         "NAT_FOR_SUBNET_A": "true" if config.management_egress == "none" else "false",
     }
     script = (USERDATA_DIR / "node.sh").read_text()

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # First boot of every node (cloud-init runs this once). The stack prepends the variables below, per node:
 #   NODE_NAME ROLE PREFIX REGION CONTROLLER_IP ELASTIC_IP HOSTS_BLOCK COMPUTE_IPS BLOCK_IPS OBJECT_IPS
-#   PROVIDER_CIDR PROVIDER_GW SECRET_ARN ARTIFACT_BUCKET PACKAGES NAT_FOR_SUBNET_A
+#   PROVIDER_CIDR PROVIDER_GW SECRET_ARN ARTIFACT_BUCKET PACKAGES PROBE_IP NAT_FOR_SUBNET_A
 # It writes the node facts the steps read, pins interface names to ENI roles by MAC, installs the SSM agent and
 # prefetches the role's packages; cloud-init then reboots once so the pinned names and networkd config apply.
 set -euo pipefail
 exec > >(tee -a /var/log/openstack-aws-userdata.log) 2>&1
 : "${NODE_NAME:?}" "${ROLE:?}" "${PREFIX:?}" "${REGION:?}" "${CONTROLLER_IP:?}" "${ELASTIC_IP:?}" "${HOSTS_BLOCK:?}"
 : "${COMPUTE_IPS=}" "${BLOCK_IPS=}" "${OBJECT_IPS=}" "${PROVIDER_CIDR:?}" "${PROVIDER_GW:?}" "${SECRET_ARN:?}"
-: "${ARTIFACT_BUCKET:?}" "${PACKAGES=}" "${NAT_FOR_SUBNET_A:=false}"
+: "${ARTIFACT_BUCKET:?}" "${PACKAGES=}" "${PROBE_IP:?}" "${NAT_FOR_SUBNET_A:=false}"
 FACTS=/etc/openstack-aws
 # Pinned names the kernel never hands out, so a rename can never collide with an ensN/ethN it assigns.
 declare -A PINNED=([0]=mgmt0 [1]=prov0 [2]=pub0)
@@ -86,6 +86,7 @@ SECRET_SOURCE=secretsmanager:$SECRET_ARN
 ARTIFACT_STORE=s3://$ARTIFACT_BUCKET/artifacts
 TEST_IMAGE_URL=https://download.cirros-cloud.net/0.6.2/cirros-0.6.2-x86_64-disk.img
 APT_PROXY=
+PROBE_IP=$PROBE_IP
 EOF
 chmod 0644 "$FACTS"/*.env
 

@@ -7,9 +7,15 @@ follow it live (the operator CLI's `watch`); print the local cloud's endpoints.
 
 from __future__ import annotations
 
+import os
+
+# Before the Lambdas' Powertools objects exist: their JSON logs and EMF metrics would drown the progress lines
+# (on AWS they go to CloudWatch; here the step output and the progress are what the operator reads).
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable

@@ -104,6 +104,7 @@ def test_context_strings_from_the_command_line_are_parsed() -> None:
             {"controler_instance_type": "t3.xlarge"},
             "config 'controler_instance_type' = 't3.xlarge' is invalid: expected a known key (did you mean 'controller_instance_type'?)",
         ),
+        ({"probe_address": "10.0.0.1"}, "config 'probe_address' = '10.0.0.1' is invalid: expected a public IPv4 address that answers ping"),
         ({"zzz": 1}, "config 'zzz' = 1 is invalid: expected a known key (see the README's configuration table)"),
     ],
 )

@@ -72,6 +72,7 @@ def test_no_password_reaches_userdata(rendered: dict[str, str]) -> None:
     for text in rendered.values():
         assert not re.search(r"_PASS\s*=", text)
         assert "SECRET_SOURCE=secretsmanager:" in text  # a reference to the secret, never its value
+        assert "PROBE_IP=1.1.1.1" in text and "PROBE_IP=$PROBE_IP" in text
 
 
 def test_rendered_script_is_valid_bash_with_shellcheck_clean_body(tmp_path) -> None:

@@ -157,7 +157,7 @@ class NodesStack(Stack):
     def _outputs(self) -> None:
         config, eip = self.config, self.network.elastic_ip.attr_public_ip
         controller_id = self.nodes["controller"].instance.ref
-        CfnOutput(self, "HorizonUrl", value=f"http://{eip}/horizon", description="OpenStack dashboard")
+        CfnOutput(self, "HorizonUrl", value=f"http://{eip}/", description="OpenStack dashboard (Debian serves Horizon at /)")
         CfnOutput(self, "KeystonePublicUrl", value=f"http://{eip}:5000/v3", description="Keystone public endpoint")
         CfnOutput(self, "ElasticIp", value=eip, description="The controller's public address (eth2)")
         CfnOutput(self, "SecretArn", value=self.secret.secret_arn, description="The OpenStack passwords")
@@ -178,5 +178,5 @@ class NodesStack(Stack):
                 description="allowed_cidr is unset: no public ingress",
                 value=f"No public ingress. Reach Horizon with: aws ssm start-session --target {controller_id} "
                 "--document-name AWS-StartPortForwardingSession --parameters portNumber=80,localPortNumber=8080 "
-                "then open http://localhost:8080/horizon ; or deploy with -c allowed_cidr=<your.ip>/32",
+                "then open http://localhost:8080/ ; or deploy with -c allowed_cidr=<your.ip>/32",
             )

@@ -15,9 +15,8 @@ require_role block object
 require_vars DATA_DISKS
 
 read -r -a disks <<<"$DATA_DISKS"
-for unit in cinder-volume tgt swift-account swift-container swift-object rsync; do
-    systemctl stop "$unit" 2>/dev/null || true
-done
+# Everything that may hold the disks: Debian runs each Swift daemon (auditors, replicators, updaters) as a unit.
+systemctl stop 'swift*' cinder-volume tgt rsync 2>/dev/null || true
 if command -v vgs >/dev/null && vgs cinder-volumes >/dev/null 2>&1; then
     vgremove -ff cinder-volumes || die "cannot remove volume group cinder-volumes: see 'vgs' and 'lvs' on this node"
     log "volume group cinder-volumes removed"
@@ -28,7 +27,11 @@ for entry in "${disks[@]}"; do
     [[ -b "$disk" ]] || die "data disk $entry is not a block device on this node (DATA_DISKS=$DATA_DISKS)"
     while read -r target; do
         [[ -n "$target" ]] || continue
-        umount "$target" || die "cannot unmount $target (in use? see 'fuser -m $target')"
+        if ! umount "$target"; then
+            warn "$target is busy: stopping the processes that still use it"
+            if command -v fuser >/dev/null; then fuser -km "$target" || true; sleep 1; fi
+            umount "$target" || die "cannot unmount $target (in use: see 'fuser -vm $target' or 'lsof $target')"
+        fi
         log "unmounted $target"
     done < <(findmnt -rno TARGET -S "$disk" || true)
     if command -v pvs >/dev/null && pvs "$disk" >/dev/null 2>&1; then

@@ -103,7 +103,7 @@ def print_endpoints() -> None:
     openrc = write_openrc()
     print(
         "\nThe local cloud (reachable from this machine):\n"
-        f"  Horizon:  http://{controller}/horizon   (domain Default, user admin, password in {openrc})\n"
+        f"  Horizon:  http://{controller}/   (domain Default, user admin, password in {openrc})\n"
         f"  Keystone: http://{controller}:5000/v3\n"
         f"  openrc:   {openrc}   (source it where python3-openstackclient is installed)\n"
         "  CLI on the controller: python3 -m tests.rig.cli exec controller -- "
@@ -114,6 +114,7 @@ def print_endpoints() -> None:
 
 def execute(run_input: dict[str, Any]) -> int:
     timings: dict[str, float] = {}
+    checks: list[dict[str, Any]] = []
     t0 = time.monotonic()
     orchestration, documents = synthesize()
     timings["synth"] = time.monotonic() - t0
@@ -132,7 +133,7 @@ def execute(run_input: dict[str, Any]) -> int:
             created = create_nodes(REGION)
             route_eni_changes_to_the_rig(patcher.setattr, created)
             instances = {n["instance_id"]: rig_config.node(name) for name, n in created.items()}
-            RigSsm(documents_from_templates([orchestration, *documents]), instances).install(patcher.setattr)
+            standin = RigSsm(documents_from_templates([orchestration, *documents]), instances).install(patcher.setattr)
             log_group = refs.get(next(k for k in refs if k.startswith("CommandLogs")), f"/{PROJECT}/run-command")
             boto3.client("logs").create_log_group(logGroupName=log_group)
             arn = create_state_machine(f"{PROJECT}-install", render_definition(orchestration, refs))
@@ -150,12 +151,17 @@ def execute(run_input: dict[str, Any]) -> int:
             out = sys.stdout
             out.write("\n")
             commands.status(clients, resources, out)
+            checks = standin.checks()
+            for check in checks:
+                verdict = {True: "ok", False: "FAIL", None: "skip"}[check["ok"]]
+                out.write(f"check {verdict:<4} {check['name']:<26} {check['detail']}\n")
         finally:
             patcher.undo()
     timings["total"] = time.monotonic() - t0
     print("[local] " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), flush=True)
     BUILD.mkdir(parents=True, exist_ok=True)
-    (BUILD / "timings.json").write_text(json.dumps({**timings, "succeeded": code == 0}, indent=1) + "\n")
+    report = {"succeeded": code == 0, "seconds": timings, "checks": checks}
+    (BUILD / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if code == 0:
         print_endpoints()
     return code

@@ -54,6 +54,7 @@ class Invocation:
     response_code: int = -1
     output: str = ""
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    checks: list[dict[str, Any]] = field(default_factory=list)  # the step's CHECK lines, parsed by the rig
 
 
 @dataclass
@@ -106,7 +107,13 @@ class RigSsm:
         with self._lock:
             invocation.output = output[-OUTPUT_LIMIT:]
             invocation.response_code = result.rc if result.rc is not None else -1
+            invocation.checks = result.checks
             invocation.status = "Success" if result.ok else ("Failed" if result.rc not in (None, -9) else "TimedOut")
+
+    def checks(self) -> list[dict[str, Any]]:
+        """Every CHECK line of every invocation, in the order the commands were sent."""
+        with self._lock:
+            return [c for command in self.commands.values() for i in command.values() for c in i.checks]
 
     def ListCommandInvocations(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

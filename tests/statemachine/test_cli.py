@@ -137,11 +137,11 @@ def test_run_and_rebuild_start_executions_and_refuse_while_one_runs() -> None:
 def test_endpoints_print_horizon_and_the_admin_credentials() -> None:
     secrets = boto3.client("secretsmanager", region_name="eu-west-1")
     arn = secrets.create_secret(Name="p", SecretString=json.dumps({"ADMIN_PASS": "s3cret"}))["ARN"]
-    resources = Resources(PREFIX, {"SecretArn": arn, "HorizonUrl": "http://203.0.113.10/horizon",
+    resources = Resources(PREFIX, {"SecretArn": arn, "HorizonUrl": "http://203.0.113.10/",
                                    "KeystonePublicUrl": "http://203.0.113.10:5000/v3"})
     out = io.StringIO()
     commands.endpoints(commands.Clients(None, None, None, secrets), resources, out)
-    assert "Horizon:   http://203.0.113.10/horizon" in out.getvalue() and "password:  s3cret" in out.getvalue()
+    assert "Horizon:   http://203.0.113.10/" in out.getvalue() and "password:  s3cret" in out.getvalue()
 
 
 @mock_aws

@@ -157,7 +157,7 @@ class NodesStack(Stack):
     def _outputs(self) -> None:
         config, eip = self.config, self.network.elastic_ip.attr_public_ip
         controller_id = self.nodes["controller"].instance.ref
-        CfnOutput(self, "HorizonUrl", value=f"http://{eip}/", description="OpenStack dashboard (Debian serves Horizon at /)")
+        CfnOutput(self, "HorizonUrl", value=f"http://{eip}/", description="Horizon (Debian serves it at /)")
         CfnOutput(self, "KeystonePublicUrl", value=f"http://{eip}:5000/v3", description="Keystone public endpoint")
         CfnOutput(self, "ElasticIp", value=eip, description="The controller's public address (eth2)")
         CfnOutput(self, "SecretArn", value=self.secret.secret_arn, description="The OpenStack passwords")

@@ -384,7 +384,8 @@ apt_install() {
     [[ -d /var/lib/apt/lists/partial ]] &&
         lists_age=$(($(date +%s) - $(stat -c %Y /var/lib/apt/lists/partial)))
     if ((lists_age > 3600)) || ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
-        retry 3 10 apt-get update -q -o Acquire::http::Timeout=60 || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
+        # A stalled mirror or proxy can hang update past any HTTP timeout: a hard limit turns that into a retry.
+        retry 3 10 timeout 300 apt-get update -q -o Acquire::http::Timeout=60 || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
     fi
     local apt_log=/var/log/openstack-aws-apt.log
     if ! retry 3 10 apt-get install -y -q -o Dpkg::Use-Pty=0 -o Acquire::http::Timeout=60 -o Dpkg::Options::=--force-confdef \

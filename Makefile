@@ -51,6 +51,9 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -n 2 -m "not rig" tests
 
+bench: setup
+	$(PY) -m tests.bench
+
 deploy: setup
 	$(CDK) deploy --all --require-approval never -o $(OUT) $(CONTEXT)
 

@@ -131,6 +131,10 @@ def endpoints(clients: Clients, resources: Resources, out: TextIO) -> None:
     )
     if "PublicAccess" in resources.outputs:
         out.write(f"access:    {resources.outputs['PublicAccess']}\n")
+    floating = resources.outputs.get("FloatingIps", "")
+    for pair in [] if floating.startswith("none") else floating.split():
+        public, _, private = pair.partition("=")
+        out.write(f"floating:  {public} (OpenStack floating IP {private}; verify puts the first on verify-instance)\n")
 
 
 def watch(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.instance_types import eni_limit, supports_nested_virtualization
+from stacks.instance_types import eni_limit, ipv4_per_eni, supports_nested_virtualization
 
 ROLES = ("controller", "compute", "block", "object")
 #: ENIs each role needs: eth0 management, eth1 provider, eth2 public.
@@ -23,6 +23,12 @@ HOST_NUMBER = {"controller": 11, "compute": 21, "block": 31, "object": 41}
 PUBLIC_HOST_NUMBER = 11  # controller eth2 in subnet B
 PROVIDER_HOST_NUMBER = {"controller": 12, "compute": 22}  # eth1 ENIs' primary addresses in subnet B
 MAX_OBJECT_NODES = 8
+#: The floating IP pool: secondary addresses of the controller's provider ENI (eth1) from this host number on,
+#: each with its own Elastic IP. Fits the smallest subnet B allowed (/26).
+FLOATING_HOST_NUMBER = 50
+MAX_FLOATING_IPS = 8
+#: The NAT gateway's address in subnet B, fixed so that it can never take one of the addresses above first.
+NAT_GATEWAY_HOST_NUMBER = 5
 
 DEFAULTS: dict[str, Any] = {
     "prefix": "openstack-aws",
@@ -50,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "notification_email": "",
     "key_pair": "",
     "probe_address": "1.1.1.1",
+    "floating_ips": 1,
 }
 #: Context keys that belong to the CDK itself, not to us.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk|acknowledged-issue-numbers$)")
@@ -91,6 +98,7 @@ class Config:
     notification_email: str | None
     key_pair: str | None
     probe_address: str
+    floating_ips: int
 
     @property
     def roles(self) -> dict[str, RoleConfig]:
@@ -117,6 +125,16 @@ class Config:
     def public_ip(self) -> str:
         """The private address of the controller's public ENI (eth2), which the Elastic IP maps to."""
         return str(self.subnet_b_cidr.network_address + PUBLIC_HOST_NUMBER)
+
+    @property
+    def floating_ip_addresses(self) -> list[str]:
+        """The floating IP pool: private addresses in subnet B, secondary addresses of the controller's eth1."""
+        first = self.subnet_b_cidr.network_address + FLOATING_HOST_NUMBER
+        return [str(first + i) for i in range(self.floating_ips)]
+
+    @property
+    def nat_gateway_ip(self) -> str:
+        return str(self.subnet_b_cidr.network_address + NAT_GATEWAY_HOST_NUMBER)
 
     def gateway(self, subnet: ipaddress.IPv4Network) -> str:
         return str(subnet.network_address + 1)
@@ -281,10 +299,11 @@ def load_config(context: Mapping[str, Any]) -> Config:
             f"false for {compute.instance_type}: nested virtualization needs a C8i, M8i or R8i compute_instance_type",
         )
 
+    controller = _role(values, "controller", 0)
     return Config(
         prefix=prefix,
         availability_zone=zone or "",
-        controller=_role(values, "controller", 0),
+        controller=controller,
         compute=compute,
         block=_role(values, "block", 1) if block_on else None,
         object=_role(values, "object", 2) if object_count else None,
@@ -306,7 +325,22 @@ def load_config(context: Mapping[str, Any]) -> Config:
             "key_pair", values("key_pair"), r"[\x20-\x7e]{1,255}", "an EC2 key pair name, or empty"
         ),
         probe_address=_probe(values("probe_address")),
+        floating_ips=_floating_ips(values("floating_ips"), controller.instance_type),
     )
+
+
+def _floating_ips(value: object, controller_type: str) -> int:
+    """Each floating IP is a secondary address of the controller's eth1, which also holds the router's address."""
+    count = _int("floating_ips", value, 0, MAX_FLOATING_IPS)
+    per_eni = ipv4_per_eni(controller_type) or 2
+    if count > per_eni - 1:
+        raise ConfigError(
+            "floating_ips",
+            count,
+            f"at most {per_eni - 1} with controller_instance_type {controller_type} (an ENI of it takes {per_eni} "
+            "IPv4 addresses, one is the router's), or a larger controller_instance_type",
+        )
+    return count
 
 
 def _probe(value: object) -> str:

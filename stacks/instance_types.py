@@ -20,6 +20,10 @@ _FIXED = {
     "48xlarge": 15,
     "metal": 15,
 }
+#: IPv4 addresses per ENI (primary + secondaries), same source.
+_BURSTABLE_IPV4 = {"nano": 2, "micro": 2, "small": 4, "medium": 6, "large": 12, "xlarge": 15, "2xlarge": 15}
+_FIXED_IPV4 = {"large": 10, "xlarge": 15, "2xlarge": 15, "4xlarge": 30, "8xlarge": 30, "12xlarge": 30}
+_FIXED_IPV4_LARGEST = 50  # 16xlarge and up, metal
 _BURSTABLE_FAMILIES = {"t2", "t3", "t3a"}
 _FIXED_FAMILIES = {
     "m5",
@@ -63,6 +67,16 @@ def eni_limit(instance_type: str) -> int | None:
         return _BURSTABLE.get(size)
     if family in _FIXED_FAMILIES:
         return _FIXED.get(size)
+    return None
+
+
+def ipv4_per_eni(instance_type: str) -> int | None:
+    """How many IPv4 addresses one ENI of the type takes, or None when the type is not one we know."""
+    family, size = _split(instance_type)
+    if family in _BURSTABLE_FAMILIES:
+        return _BURSTABLE_IPV4.get(size)
+    if family in _FIXED_FAMILIES and size in _FIXED:
+        return _FIXED_IPV4.get(size, _FIXED_IPV4_LARGEST)
     return None
 
 

@@ -6,7 +6,7 @@ L1 subnets, because the design fixes their CIDRs (the L2 Vpc allocates its own) 
 
 from __future__ import annotations
 
-from aws_cdk import Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnTag, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -46,7 +46,12 @@ class NetworkStack(Stack):
         if config.management_egress == "nat-gateway":
             nat_eip = ec2.CfnEIP(self, "NatEip", domain="vpc")
             nat = ec2.CfnNatGateway(
-                self, "NatGateway", subnet_id=self.subnet_b.ref, allocation_id=nat_eip.attr_allocation_id
+                self,
+                "NatGateway",
+                subnet_id=self.subnet_b.ref,
+                allocation_id=nat_eip.attr_allocation_id,
+                # fixed, so that it cannot take a node's or a floating IP's address before their ENIs exist
+                private_ip_address=config.nat_gateway_ip,
             )
             ec2.CfnRoute(
                 self,
@@ -76,6 +81,13 @@ class NetworkStack(Stack):
         self.elastic_ip = ec2.CfnEIP(self, "ControllerEip", domain="vpc")
         Tags.of(self.elastic_ip).add("Name", f"{config.prefix}-controller-public")
         self.node_sg = self._node_security_group()
+        self.floating_eips = [
+            ec2.CfnEIP(
+                self, f"FloatingEip{i}", domain="vpc", tags=[CfnTag(key="Name", value=f"{config.prefix}-fip-{ip}")]
+            )
+            for i, ip in enumerate(config.floating_ip_addresses, start=1)
+        ]
+        self.floating_sg = self._floating_security_group()
 
     def _subnet(self, construct_id: str, cidr: str, purpose: str) -> ec2.CfnSubnet:
         subnet = ec2.CfnSubnet(
@@ -108,14 +120,29 @@ class NetworkStack(Stack):
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
 
+    def _security_group(self, construct_id: str, description: str) -> ec2.SecurityGroup:
+        return ec2.SecurityGroup(self, construct_id, vpc=self.vpc, allow_all_outbound=True, description=description)
+
+    def _floating_security_group(self) -> ec2.SecurityGroup | None:
+        """On the controller's provider ENI only, where the host has no address: what it lets in reaches Neutron's
+        floating IPs (and through them instances, behind OpenStack's own security groups), nothing on a node."""
+        config = self.config
+        if config.allowed_cidr is None or not config.floating_ips:
+            return None
+        group = self._security_group(
+            "FloatingIpSecurityGroup", "OpenStack floating IPs (controller eth1): all traffic from allowed_cidr"
+        )
+        group.add_ingress_rule(
+            ec2.Peer.ipv4(str(config.allowed_cidr)),
+            ec2.Port.all_traffic(),
+            "floating IPs from allowed_cidr (OpenStack security groups filter further)",
+        )
+        return group
+
     def _node_security_group(self) -> ec2.SecurityGroup:
         config = self.config
-        group = ec2.SecurityGroup(
-            self,
-            "NodeSecurityGroup",
-            vpc=self.vpc,
-            allow_all_outbound=True,
-            description="OpenStack nodes: all traffic between nodes; public ports only from allowed_cidr",
+        group = self._security_group(
+            "NodeSecurityGroup", "OpenStack nodes: all traffic between nodes; public ports only from allowed_cidr"
         )
         group.add_ingress_rule(group, ec2.Port.all_traffic(), "all traffic between the OpenStack nodes")
         # Neutron's router port answers on eth1's identity: the subnet's own traffic must reach it.

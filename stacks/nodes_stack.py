@@ -3,7 +3,7 @@ role, the project's secret (generated passwords) and the artifact bucket (Swift 
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, CustomResource, Duration, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -86,6 +86,14 @@ class NodesStack(Stack):
             allocation_id=network.elastic_ip.attr_allocation_id,
             network_interface_id=controller.enis[2].ref,
         )
+        for address, eip in zip(config.floating_ip_addresses, network.floating_eips, strict=True):
+            ec2.CfnEIPAssociation(
+                self,
+                f"FloatingEipAssociation{address.replace('.', '-')}",
+                allocation_id=eip.attr_allocation_id,
+                network_interface_id=controller.enis[1].ref,
+                private_ip_address=address,
+            )
         if config.management_egress == "none":
             # The controller is subnet A's NAT (through eth2): route to its eth0, whose check is off (see _enis).
             ec2.CfnRoute(
@@ -101,7 +109,19 @@ class NodesStack(Stack):
         config, net = self.config, self.network
         nat_on_controller = role == "controller" and config.management_egress == "none"
         enis = [EniSpec(0, "management", net.subnet_a.ref, config.management_ip(node), not nat_on_controller)]
-        if role in ("controller", "compute"):
+        if role == "controller":
+            floating_sg = () if net.floating_sg is None else (net.floating_sg.security_group_id,)
+            enis.append(
+                EniSpec(
+                    1,
+                    "provider",
+                    net.subnet_b.ref,
+                    config.provider_eni_ip(role),
+                    secondary_ips=tuple(config.floating_ip_addresses),
+                    extra_security_group_ids=floating_sg,
+                )
+            )
+        elif role == "compute":
             enis.append(EniSpec(1, "provider", net.subnet_b.ref, config.provider_eni_ip(role)))
         if role == "controller":
             enis.append(EniSpec(2, "public", net.subnet_b.ref, config.public_ip))
@@ -160,6 +180,21 @@ class NodesStack(Stack):
         CfnOutput(self, "HorizonUrl", value=f"http://{eip}/", description="Horizon (Debian serves it at /)")
         CfnOutput(self, "KeystonePublicUrl", value=f"http://{eip}:5000/v3", description="Keystone public endpoint")
         CfnOutput(self, "ElasticIp", value=eip, description="The controller's public address (eth2)")
+        floating = self.network.floating_eips
+        CfnOutput(
+            self,
+            "FloatingIps",
+            description="Elastic IP=OpenStack floating IP (provider-subnet pool); ping one from allowed_cidr",
+            value=Fn.join(
+                " ",
+                [
+                    Fn.join("=", [eip.attr_public_ip, ip])
+                    for eip, ip in zip(floating, config.floating_ip_addresses, strict=True)
+                ],
+            )
+            if floating
+            else "none (floating_ips=0)",
+        )
         CfnOutput(self, "SecretArn", value=self.secret.secret_arn, description="The OpenStack passwords")
         CfnOutput(
             self,

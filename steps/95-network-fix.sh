@@ -3,8 +3,8 @@
 # roles: controller
 # after: neutron-controller, neutron-compute
 # timeout: 1200
-# inputs: node facts (PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
-# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP), self-service network selfservice 172.16.1.0/24 and router "router" (project demo); the router's gateway port has PROVIDER_MAC; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
+# inputs: node facts (PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
+# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 and router "router" (project demo); the router's gateway port has PROVIDER_MAC; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS) persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -13,26 +13,47 @@ require_role controller
 require_vars PROVIDER_IF PROVIDER_MAC PROVIDER_ENI_IP PUBLIC_IF PUBLIC_IP PUBLIC_GW PUBLIC_CIDR PROVIDER_CIDR
 PROBE_IP=${PROBE_IP:-198.51.100.10}
 PROVIDER_MAC=${PROVIDER_MAC,,}
+FLOATING_IPS=${FLOATING_IPS:-}
 os_admin
+
+# The subnet's allocation pool is the floating IP pool: one single-address range per secondary private address of
+# the provider ENI (each has its own Elastic IP). Without any, only the router's own address is in the pool.
+pool_args=()
+for ip in ${FLOATING_IPS:-$PROVIDER_ENI_IP}; do pool_args+=(--allocation-pool "start=$ip,end=$ip"); done
+pool_want=$(for ip in ${FLOATING_IPS:-$PROVIDER_ENI_IP}; do echo "$ip-$ip"; done | sort | paste -sd ' ')
 
 # --- Neutron objects (see steps/README.md "How the AWS network fix works" for the addresses)
 os_ensure provider network --share --external --provider-physical-network provider \
     --provider-network-type flat >/dev/null
 os_ensure provider-subnet subnet --network provider --subnet-range "$PROVIDER_CIDR" --gateway "$PUBLIC_IP" \
-    --no-dhcp --allocation-pool "start=$PROVIDER_ENI_IP,end=$PROVIDER_ENI_IP" >/dev/null
+    --no-dhcp "${pool_args[@]}" >/dev/null
 gw=$(openstack subnet show provider-subnet -f value -c gateway_ip)
-[[ "$gw" == "$PUBLIC_IP" ]] || { openstack subnet set --gateway "$PUBLIC_IP" provider-subnet; log "provider-subnet gateway set to $PUBLIC_IP"; }
+if [[ "$gw" != "$PUBLIC_IP" ]]; then
+    openstack subnet set --gateway "$PUBLIC_IP" provider-subnet
+    mark_changed provider-subnet:gateway
+    log "provider-subnet gateway set to $PUBLIC_IP"
+fi
+pool_have=$(openstack subnet show provider-subnet -f json -c allocation_pools |
+    jq -r '.allocation_pools[] | "\(.start)-\(.end)"' | sort | paste -sd ' ')
+if [[ "$pool_have" != "$pool_want" ]]; then
+    openstack subnet set --no-allocation-pool "${pool_args[@]}" provider-subnet ||
+        die "cannot set the allocation pool of provider-subnet to $pool_want (floating IPs in use outside it? 'openstack floating ip list')"
+    mark_changed provider-subnet:allocation-pool
+    log "provider-subnet allocation pool: ${pool_have:-none} -> $pool_want"
+fi
 os_ensure selfservice network --project demo >/dev/null
 os_ensure selfservice-subnet subnet --project demo --network selfservice --subnet-range 172.16.1.0/24 \
     --gateway 172.16.1.1 >/dev/null
 router_id=$(os_ensure router router --project demo)
 if ! openstack port list --router router --fixed-ip subnet=selfservice-subnet -f value -c ID | grep . >/dev/null; then
     openstack router add subnet router selfservice-subnet || die "cannot attach selfservice-subnet to the router"
+    mark_changed router:interface
     log "router: interface on selfservice-subnet"
 fi
 if [[ "$(openstack router show router -f json -c external_gateway_info | jq -r '.external_gateway_info.network_id // empty')" == "" ]]; then
     openstack router set router --external-gateway provider \
         --fixed-ip "subnet=provider-subnet,ip-address=$PROVIDER_ENI_IP" || die "cannot set the router's gateway"
+    mark_changed router:gateway
     log "router: gateway on provider ($PROVIDER_ENI_IP)"
 fi
 ns="qrouter-$router_id"
@@ -94,7 +115,13 @@ ip rule show | grep -q 'iif $PUBLIC_IF lookup 200' || ip rule add iif $PUBLIC_IF
 # The router's packets cross the host twice: bridged in $brq (br_netfilter shows them to conntrack) and
 # routed from $PUBLIC_IF. Untracked on the bridge, the routed pass opens the connection and gets MASQUERADE.
 iptables -t raw -C PREROUTING -i $brq -j CT --notrack 2>/dev/null || iptables -t raw -I PREROUTING -i $brq -j CT --notrack
-# Only PUBLIC_IP has an Elastic IP: everything forwarded out of $PUBLIC_IF takes its address.
+# Floating IPs keep their address: each has its own Elastic IP, which the internet gateway maps by private address
+# (their replies come this way because the router's default route is $PUBLIC_IP). The chain is rebuilt from the
+# facts every time, so a changed pool leaves no stale exemption.
+iptables -t nat -N osa-floating 2>/dev/null || iptables -t nat -F osa-floating
+for ip in $FLOATING_IPS; do iptables -t nat -A osa-floating -s "\$ip" -j ACCEPT; done
+iptables -t nat -C POSTROUTING -o $PUBLIC_IF -j osa-floating 2>/dev/null || iptables -t nat -I POSTROUTING 1 -o $PUBLIC_IF -j osa-floating
+# Everything else forwarded out of $PUBLIC_IF takes PUBLIC_IP's address, the one with the controller's Elastic IP.
 iptables -t nat -C POSTROUTING -o $PUBLIC_IF -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING -o $PUBLIC_IF -j MASQUERADE
 EOF2
 write_file /etc/systemd/system/openstack-aws-netfix.service 0644 <<EOF2
@@ -126,6 +153,7 @@ if [[ "${current_mac,,}" != "$PROVIDER_MAC" ]]; then
     host=$(openstack port show "$port_id" -f value -c binding_host_id)
     [[ -n "$host" ]] || host=$(hostname)
     log "router gateway port $port_id: MAC $current_mac -> $PROVIDER_MAC (unbind, set, rebind on $host)"
+    mark_changed router:gateway-mac
     if ! OSA_PORT=$port_id OSA_MAC=$PROVIDER_MAC OSA_HOST=$host python3 - <<'PY'; then
 import os, sys, openstack
 conn = openstack.connect()
@@ -164,4 +192,4 @@ else
     check_line network-fix-router-ping fail "router namespace $ns cannot reach $PROBE_IP; ARP $PUBLIC_IP: $(gw_arp || echo none)"
     die "the router cannot reach $PROBE_IP after the fix: check source/dest check on $PUBLIC_IF's ENI and 'iptables -t nat -S POSTROUTING'"
 fi
-log "network fix in place: router $PROVIDER_ENI_IP ($PROVIDER_MAC) -> $PUBLIC_IP ($PUBLIC_IF, MASQUERADE) -> $PUBLIC_GW"
+log "network fix in place: router $PROVIDER_ENI_IP ($PROVIDER_MAC) -> $PUBLIC_IP ($PUBLIC_IF, MASQUERADE) -> $PUBLIC_GW; floating IP pool: ${FLOATING_IPS:-none}"

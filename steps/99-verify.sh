@@ -3,8 +3,8 @@
 # roles: controller
 # after: network-fix, nova-discover, cinder-volume, swift-rings, horizon
 # timeout: 1800
-# inputs: node facts, cluster facts (TEST_IMAGE_URL, COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, optional PROBE_IP), secrets ADMIN_PASS DEMO_PASS
-# guarantees: one CHECK line per check (ok, fail, or skip with the reason): the install guide's verify operations, an instance on selfservice ACTIVE with an address that reaches PROBE_IP, a volume created and attached where the kernel allows; exit non-zero when any check fails
+# inputs: node facts (optional FLOATING_IPS), cluster facts (TEST_IMAGE_URL, COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, optional PROBE_IP), secrets ADMIN_PASS DEMO_PASS
+# guarantees: one CHECK line per check (ok, fail, or skip with the reason): the install guide's verify operations, an instance on selfservice ACTIVE with an address that reaches PROBE_IP, the first of FLOATING_IPS associated with it and live on the router, a volume created and attached where the kernel allows; exit non-zero when any check fails
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -159,10 +159,33 @@ if [[ -n "$addr" ]]; then
     fi
 fi
 
-# --- floating IPs: the provider subnet's only address is the router's (the ENI's primary address). A floating
-# IP needs its own private address on the provider ENI (and its own Elastic IP to be reached from outside).
-check_line floating-ip-from-outside skip "needs a secondary private address on the provider ENI and an Elastic IP for it (one EIP here, on the public ENI)"
-
+# --- floating IP: the pool's first address (a secondary private address of the provider ENI with its own Elastic
+# IP) on verify-instance. Reaching it from the internet is checked from outside: the rig pings its Elastic IP from
+# the probe side; on AWS, ping the FloatingIps output from allowed_cidr (README).
+fip=${FLOATING_IPS%% *}
+if [[ -z "$fip" ]]; then
+    check_line floating-ip-associated skip "no floating IP pool (floating_ips=0): nothing to associate"
+elif [[ -z "$addr" ]]; then
+    check_line floating-ip-associated fail "no ACTIVE verify-instance to associate $fip with"
+    failed=$((failed + 1))
+else
+    # Choosing the address is an admin right; the floating IP still belongs to demo, like its instance.
+    if [[ -z "$(openstack floating ip list --floating-ip-address "$fip" -f value -c ID)" ]]; then
+        openstack floating ip create --project demo --floating-ip-address "$fip" provider >/dev/null ||
+            die "cannot create floating IP $fip: is it in provider-subnet's allocation pool? (network-fix sets it)"
+        log "floating IP $fip created"
+    fi
+    instance_port=$(openstack port list --server verify-instance --network selfservice -f value -c ID | head -n1)
+    if [[ "$(openstack floating ip show "$fip" -f value -c port_id)" != "$instance_port" ]]; then
+        openstack floating ip set --port "$instance_port" "$fip" || die "cannot associate floating IP $fip with verify-instance"
+        log "floating IP $fip associated with verify-instance ($addr)"
+    fi
+    fip_live() {
+        [[ "$(openstack floating ip show "$fip" -f value -c status)" == ACTIVE ]] &&
+            ip netns exec "$ns" ip -o addr show | grep -F " $fip/32 " >/dev/null
+    }
+    check floating-ip-associated "$fip -> $addr (verify-instance): ACTIVE and on the router's gateway port" retry 30 2 fip_live
+fi
 # --- volume: create, attach (needs device-mapper on the block node and iscsi_tcp on the compute node)
 volume_path_ok() {
     local vol_status

@@ -32,7 +32,9 @@ NODE_NAME=$NODE_NAME"
 for mac in $(imds network/interfaces/macs/ | tr -d /); do
   index=$(imds "network/interfaces/macs/$mac/device-number")
   name=${PINNED[$index]:?device index $index has no role}
-  address=$(imds "network/interfaces/macs/$mac/local-ipv4s" | head -n1)
+  # The first address is the ENI's primary; the provider ENI's others are the floating IP pool.
+  addresses=$(imds "network/interfaces/macs/$mac/local-ipv4s")
+  address=$(head -n1 <<<"$addresses")
   cidr=$(imds "network/interfaces/macs/$mac/subnet-ipv4-cidr-block")
   gateway=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[1])' "$cidr")
   printf '[Match]\nPermanentMACAddress=%s\n[Link]\nName=%s\n' "$mac" "$name" > "/etc/systemd/network/10-osa-$name.link"
@@ -47,7 +49,8 @@ MGMT_GW=$gateway"
     1) facts+="
 PROVIDER_IF=$name
 PROVIDER_MAC=$mac
-PROVIDER_ENI_IP=$address"
+PROVIDER_ENI_IP=$address
+FLOATING_IPS=\"$(tail -n +2 <<<"$addresses" | paste -sd ' ')\""
        # The provider interface carries Neutron's bridge: up, no address of its own.
        printf '[Match]\nName=%s\n[Link]\nRequiredForOnline=no\n[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n' "$name" > /etc/systemd/network/05-osa-prov0.network ;;
     2) facts+="

@@ -29,6 +29,8 @@ class EniSpec:
     subnet_id: str
     private_ip: str
     source_dest_check: bool = True
+    secondary_ips: tuple[str, ...] = ()  # the floating IP pool on the controller's provider ENI
+    extra_security_group_ids: tuple[str, ...] = ()
 
 
 class NodeInstance(Construct):
@@ -52,12 +54,25 @@ class NodeInstance(Construct):
         self.node_name = node
         self.enis: dict[int, ec2.CfnNetworkInterface] = {}
         for spec in sorted(enis, key=lambda e: e.device_index):
+            addresses = [
+                ec2.CfnNetworkInterface.PrivateIpAddressSpecificationProperty(private_ip_address=ip, primary=False)
+                for ip in spec.secondary_ips
+            ]
+            # With secondary addresses, the list names the primary (PrivateIpAddress would be a second source of it).
             eni = ec2.CfnNetworkInterface(
                 self,
                 f"Eni{spec.device_index}",
                 subnet_id=spec.subnet_id,
-                private_ip_address=spec.private_ip,
-                group_set=[security_group_id],
+                private_ip_address=None if addresses else spec.private_ip,
+                private_ip_addresses=[
+                    ec2.CfnNetworkInterface.PrivateIpAddressSpecificationProperty(
+                        private_ip_address=spec.private_ip, primary=True
+                    ),
+                    *addresses,
+                ]
+                if addresses
+                else None,
+                group_set=[security_group_id, *spec.extra_security_group_ids],
                 source_dest_check=spec.source_dest_check,
                 description=f"{prefix} {node} eth{spec.device_index} ({spec.purpose})",
             )

@@ -49,8 +49,9 @@ _osa_on_exit() {
     rm -f "$OSA_RUN/secrets.$$.json" 2>/dev/null || true
     if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then rm -f /usr/sbin/policy-rc.d; fi
     if ((rc == 0)); then
-        log "done in $((SECONDS - OSA_T0))s"
+        log "done in $((SECONDS - OSA_T0))s; $(_osa_changes)"
     fi
+    rm -f "$OSA_RUN/changes.$$" 2>/dev/null || true
 }
 
 # step_begin: call once at the top of every step, after the library is loaded. Loads the facts files, sets up
@@ -174,7 +175,7 @@ ini_merge() {
     [[ -e "$file" ]] || install -m 0640 /dev/null "$file"
     crudini --merge "$file" || die "crudini could not merge settings into $file"
     [[ -z "$owner" ]] || chown "$owner" "$file"
-    [[ "$(_osa_sum "$file")" == "$before" ]] || { OSA_CHANGED[$file]=1; log "configured $file"; }
+    [[ "$(_osa_sum "$file")" == "$before" ]] || { mark_changed "$file"; log "configured $file"; }
 }
 
 # ini_set FILE SECTION KEY VALUE: one setting (for values that are not secret; secrets go through ini_merge).
@@ -187,7 +188,7 @@ ini_del() {
     local before
     before=$(_osa_sum "$1")
     crudini --del "$1" "$2" "$3"
-    [[ "$(_osa_sum "$1")" == "$before" ]] || OSA_CHANGED[$1]=1
+    [[ "$(_osa_sum "$1")" == "$before" ]] || mark_changed "$1"
 }
 
 # write_file FILE MODE [OWNER:GROUP]: replace FILE with stdin only when the content differs.
@@ -199,7 +200,7 @@ write_file() {
         rm -f "$tmp"
     else
         mv "$tmp" "$file"
-        OSA_CHANGED[$file]=1
+        mark_changed "$file"
         log "wrote $file"
     fi
     chmod "$mode" "$file"
@@ -213,8 +214,20 @@ changed() {
     return 1
 }
 
-# mark_changed TAG: record a change that is not a file (a package installed, a key created...).
-mark_changed() { OSA_CHANGED[$1]=1; }
+# mark_changed TAG: record a change (a file, a package installed, an object created...). It is also journaled in a
+# file, so changes made in a subshell count: the step's last line lists them, and "nothing changed" is how a
+# re-run proves it was a no-op.
+mark_changed() {
+    OSA_CHANGED[$1]=1
+    printf '%s\n' "$1" >>"$OSA_RUN/changes.$$" 2>/dev/null || true
+}
+_osa_changes() {
+    if [[ -s "$OSA_RUN/changes.$$" ]]; then
+        printf 'changed: %s' "$(sort -u "$OSA_RUN/changes.$$" | paste -sd ' ' | cut -c1-400)"
+    else
+        printf 'nothing changed'
+    fi
+}
 
 # set_line FILE REGEX LINE: replace the first line matching REGEX with LINE, or append LINE.
 set_line() {
@@ -229,7 +242,7 @@ set_line() {
     else
         printf '%s\n' "$line" >>"$file"
     fi
-    OSA_CHANGED[$file]=1
+    mark_changed "$file"
     log "set '$line' in $file"
 }
 
@@ -261,9 +274,11 @@ svc_apply() {
         [[ " ${OSA_NO_BLOCK:-} " != *" $svc "* ]] || how=(--no-block)
         if ((restart)); then
             log "restarting $svc"
+            mark_changed "restarted:$svc"
             systemctl restart "${how[@]}" "$svc" || die "$svc failed to restart: see 'journalctl -u $svc'"
         elif ! systemctl is-active -q "$svc"; then
             log "starting $svc"
+            mark_changed "started:$svc"
             systemctl restart "${how[@]}" "$svc" || die "$svc failed to start: see 'journalctl -u $svc'"
         fi
     done

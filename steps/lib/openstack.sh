@@ -26,6 +26,7 @@ CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$pass';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'%';
 SQL
+    mark_changed "database:$db"
     log "database $db and user $user created"
 }
 
@@ -106,12 +107,14 @@ os_id() {
 os_ensure_project() {
     [[ -n "$(os_id project "$1" --domain default)" ]] && return 0
     openstack project create --domain default --description "$2" "$1" >/dev/null || die "cannot create project $1"
+    mark_changed "project:$1"
     log "project $1 created"
 }
 
 os_ensure_role() {
     [[ -n "$(os_id role "$1")" ]] && return 0
     openstack role create "$1" >/dev/null || die "cannot create role $1"
+    mark_changed "role:$1"
     log "role $1 created"
 }
 
@@ -126,6 +129,7 @@ import os, openstack
 conn = openstack.connect()
 conn.identity.create_user(name=os.environ["OSA_USER"], password=os.environ["OSA_PASS"], domain_id="default")
 PY
+    mark_changed "user:$name"
     log "user $name created"
 }
 
@@ -137,6 +141,7 @@ os_ensure_grant() {
     [[ -n "$have" ]] && return 0
     openstack role add --user "$1" --user-domain Default --project "$2" --project-domain Default "$3" ||
         die "cannot give role $3 on $2 to $1"
+    mark_changed "grant:$1:$2:$3"
     log "role $3 on project $2 given to $1"
 }
 
@@ -145,6 +150,7 @@ os_ensure_service() { # NAME TYPE DESCRIPTION
     have=$(openstack service list -f value -c Name -c Type | awk -v n="$1" -v t="$2" '$1 == n && $2 == t')
     [[ -n "$have" ]] && return 0
     openstack service create --name "$1" --description "$3" "$2" >/dev/null || die "cannot create service $1"
+    mark_changed "service:$1"
     log "service $1 ($2) created"
 }
 
@@ -156,6 +162,7 @@ os_ensure_endpoint() {
     if [[ -z "${id:-}" ]]; then
         openstack endpoint create --region "$OS_REGION" "$type" "$iface" "$url" >/dev/null ||
             die "cannot create the $iface endpoint of $type"
+        mark_changed "endpoint:$type:$iface"
         log "endpoint $type $iface $url created"
     elif [[ "$have" != "$url" ]]; then
         openstack endpoint set --url "$url" "$id" || die "cannot update endpoint $id"
@@ -184,6 +191,7 @@ os_ensure() {
     id=$(os_id "$kind" "$name")
     if [[ -z "$id" ]]; then
         id=$(openstack "$kind" create "$@" -f value -c id "$name") || die "cannot create $kind $name"
+        mark_changed "$kind:$name"
         log "$kind $name created" >&2
     fi
     printf '%s' "$id"

@@ -44,6 +44,7 @@ from tests.moto_engine import (
 from tests.rig import cli as rig_cli
 from tests.rig import config as rig_config
 from tests.rig import nodes as rig_nodes
+from tests.rig import proofs
 from tests.rig.runner import kill_running_steps
 from tests.rig.sh import RigError
 
@@ -152,6 +153,8 @@ def execute(run_input: dict[str, Any]) -> int:
             out.write("\n")
             commands.status(clients, resources, out)
             checks = standin.checks()
+            if code == 0:  # the probe side of the floating IP: no node can stand outside the VPC (tests/rig/proofs.py)
+                checks.append(proofs.floating_ip_from_outside("floating-ip-from-outside", "verify"))
             for check in checks:
                 verdict = {True: "ok", False: "FAIL", None: "skip"}[check["ok"]]
                 out.write(f"check {verdict:<4} {check['name']:<26} {check['detail']}\n")

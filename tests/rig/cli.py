@@ -80,7 +80,8 @@ def status() -> int:
           f"test image: {config.TEST_IMAGE if config.TEST_IMAGE.exists() else 'not built'}")
     for eni in vpc.load_eni_table():
         print(f"  {eni['eni_id']} {eni['node']}:{eni['device_index']} {eni['mac']} {','.join(eni['addresses'])} "
-              f"srcdst={'on' if eni['source_dest_check'] else 'off'} eip={eni['elastic_ip'] or '-'}")
+              f"srcdst={'on' if eni['source_dest_check'] else 'off'} "
+              f"eip={','.join(f'{priv}={pub}' for pub, priv in vpc.elastic_ip_pairs([eni])) or '-'}")
     return 0
 
 
@@ -93,15 +94,7 @@ def _exec(node_name: str, argv: list[str]) -> int:
 
 
 def _reboot(node_name: str) -> int:
-    """Reboot a node from inside (systemctl reboot); the launcher boots it again with fresh veths."""
-    spec = config.node(node_name)
-    old = nodes.leader(spec)
-    nodes.node_run(spec, ["systemctl", "reboot"])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and nodes.leader(spec) in (old, None):
-        time.sleep(0.5)
-    nodes.wait_booted(spec)
-    log(f"{spec.name}: rebooted (leader pid {old} -> {nodes.leader(spec)})")
+    nodes.reboot(config.node(node_name))
     return 0
 
 

@@ -39,6 +39,9 @@ BRIDGE_B = "rigbrB"
 NAT_GW_IP = "172.31.33.5"  # the NAT gateway's private address in subnet B (subnet A egress)
 NAT_GW_EIP = "203.0.113.5"
 ELASTIC_IP = "203.0.113.10"
+#: The floating IP pool: secondary private addresses of the controller's provider ENI, each with its own Elastic IP
+#: (as the CDK app assigns them: subnet B host 50 onwards, see stacks/config.py FLOATING_HOST_NUMBER).
+FLOATING = (("172.31.33.50", "203.0.113.50"),)
 PROBE_IP = "198.51.100.10"  # the "internet": never a real address
 INTERNET_CIDR = "198.51.100.0/24"
 IGW_INTERNET_IP = "198.51.100.1"
@@ -78,6 +81,17 @@ class EniSpec:
     ip: str  # the ENI's primary private address
     configured: bool = True  # False: the OS does not configure the address (provider ENI)
     elastic_ip: str = ""
+    secondary: tuple[tuple[str, str], ...] = ()  # (private address, its Elastic IP): the floating IP pool
+
+    @property
+    def addresses(self) -> list[str]:
+        return [self.ip, *(private for private, _ in self.secondary)]
+
+    @property
+    def elastic_ips(self) -> dict[str, str]:
+        """Private address -> Elastic IP, as EC2 reports each address's Association."""
+        pairs = {self.ip: self.elastic_ip} if self.elastic_ip else {}
+        return pairs | dict(self.secondary)
 
     @property
     def mac(self) -> str:
@@ -118,7 +132,7 @@ class NodeSpec:
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec("controller", "controller", "ctl", (
         EniSpec(0, "A", "172.31.32.11"),
-        EniSpec(1, "B", "172.31.33.12", configured=False),
+        EniSpec(1, "B", "172.31.33.12", configured=False, secondary=FLOATING),
         EniSpec(2, "B", "172.31.33.11", elastic_ip=ELASTIC_IP),
     )),
     NodeSpec("compute1", "compute", "cmp1", (

@@ -102,6 +102,8 @@ def node_env(spec: NodeSpec) -> dict[str, str]:
     if len(spec.enis) > 1:
         e1 = spec.enis[1]
         values.update({"PROVIDER_IF": "eth1", "PROVIDER_MAC": e1.mac, "PROVIDER_ENI_IP": e1.ip})
+        if e1.secondary:
+            values["FLOATING_IPS"] = " ".join(e1.addresses[1:])
     if len(spec.enis) > 2:
         e2 = spec.enis[2]
         values.update({"PUBLIC_IF": "eth2", "PUBLIC_IP": e2.ip, "PUBLIC_MAC": e2.mac, "PUBLIC_CIDR": e2.cidr,
@@ -331,6 +333,19 @@ def node_cmd(spec: NodeSpec, argv: list[str], env: dict[str, str] | None = None)
 def node_run(spec: NodeSpec, argv: list[str], check: bool = False, input: str | None = None,
              timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     return run(node_cmd(spec, argv), check=check, input=input, quiet=True, timeout=timeout)
+
+
+def reboot(spec: NodeSpec) -> None:
+    """Reboot a node from inside (systemctl reboot); the launcher boots it again with fresh veths."""
+    old = leader(spec)
+    node_run(spec, ["systemctl", "reboot"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and leader(spec) in (old, None):
+        time.sleep(0.5)
+    if leader(spec) in (old, None):
+        raise RigError(f"{spec.name} did not restart within 120 s of 'systemctl reboot' (see build/rig/logs)")
+    wait_booted(spec)
+    log(f"{spec.name}: rebooted (leader pid {old} -> {leader(spec)})")
 
 
 def stop(spec: NodeSpec, timeout: float = 60) -> None:

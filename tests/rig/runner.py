@@ -20,7 +20,7 @@ from typing import Any
 from stacks import step_catalog
 from stacks.step_catalog import Step, compose_script
 
-from . import config, nodes, teardown, vpc
+from . import config, nodes, proofs, teardown, vpc
 from .config import NodeSpec
 from .sh import RigError, log
 
@@ -233,8 +233,12 @@ def run_command(steps_csv: str, from_step: str, keep: bool, steps_dir: Path | No
         sampler.start()
         results = run_steps(selected, all_steps, steps_dir, checks)
         ran = {r.step for r in results}
-        all_ok = all(r.ok for r in results) and all(c["ok"] is not False for c in checks)
         complete = {s.name for s in selected} <= ran
+        if complete and "verify" in ran and all(r.ok for r in results):
+            more, proof_checks = proofs.after_install(lambda step, spec: run_step_on(step, spec, steps_dir), all_steps)
+            results += more
+            checks += proof_checks
+        all_ok = all(r.ok for r in results) and all(c["ok"] is not False for c in checks)
         rc = 0 if all_ok and complete else 1
     except KeyboardInterrupt:
         log("interrupted: stopping the running steps")

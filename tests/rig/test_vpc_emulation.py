@@ -191,3 +191,29 @@ def test_address_without_elastic_ip_cannot_reach_internet(mini_vpc: None) -> Non
     assert ping(N2, config.GW_B), "control: n2 itself is reachable"
     assert not ping(N2, config.PROBE_IP), "an address without an Elastic IP must not reach the internet"
     assert vpc.drop_counters("igw", netns=IGW, family="ip")["no Elastic IP"] > before
+
+
+def test_secondary_address_with_its_own_elastic_ip_is_reached_from_the_internet(mini_vpc: None) -> None:
+    """A floating IP as on AWS: a secondary private address of an ENI with an Elastic IP of its own. Reached from
+    the internet only once the ENI table lists it (filter and internet gateway both read the table)."""
+    secondary, eip = FOREIGN, "203.0.113.50"
+    with_secondary = table()
+    with_secondary[1] |= {"addresses": [IP2, secondary], "elastic_ips": {secondary: eip}}
+
+    def igw(tab: list[dict[str, Any]]) -> None:
+        subprocess.run(["ip", "netns", "exec", IGW, "nft", "-f", "-"], input=vpc.igw_ruleset(tab), text=True,
+                       check=True)
+
+    ns(N2, "ip", "addr", "add", f"{secondary}/32", "dev", "eth0")
+    try:
+        flush_neigh()
+        assert not ping(NET, eip), "an address the ENI table does not list has no Elastic IP"
+        apply(with_secondary)
+        igw(with_secondary)
+        flush_neigh()
+        assert ping(NET, eip), "the internet reaches the secondary address through its own Elastic IP"
+        assert ping(NET, config.ELASTIC_IP), "and the primary Elastic IP still maps to its own address"
+    finally:
+        ns(N2, "ip", "addr", "del", f"{secondary}/32", "dev", "eth0", check=False)
+        igw(table())
+        apply(table())

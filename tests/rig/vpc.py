@@ -36,9 +36,10 @@ def default_eni_table() -> list[dict[str, Any]]:
                 "mac": eni.mac,
                 "subnet": eni.cidr,
                 "private_ip": eni.ip,
-                "addresses": [eni.ip],
+                "addresses": eni.addresses,
                 "source_dest_check": True,
                 "elastic_ip": eni.elastic_ip,
+                "elastic_ips": eni.elastic_ips,
                 "host_port": spec.host_if(eni.index),
             })
     return table
@@ -190,8 +191,16 @@ def _pair_between(ns1: str, if1: str, ns2: str, if2: str, addr1: str, addr2: str
         _ns(ns, "ip", "link", "set", ifname, "up")
 
 
+def elastic_ip_pairs(table: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(Elastic IP, private address) for every address of every ENI that has one."""
+    def of(eni: dict[str, Any]) -> dict[str, str]:  # a table written before secondary addresses existed
+        return eni.get("elastic_ips") or ({eni["private_ip"]: eni["elastic_ip"]} if eni.get("elastic_ip") else {})
+
+    return [(public, private) for e in table for private, public in of(e).items()]
+
+
 def igw_ruleset(table: list[dict[str, Any]]) -> str:
-    pairs = [(e["elastic_ip"], e["private_ip"]) for e in table if e.get("elastic_ip")]
+    pairs = elastic_ip_pairs(table)
     pairs.append((config.NAT_GW_EIP, config.NAT_GW_IP))
     inbound = ", ".join(f"{pub} : {priv}" for pub, priv in pairs)
     outbound = ", ".join(f"{priv} : {pub}" for pub, priv in pairs)

@@ -39,6 +39,11 @@ def test_addresses_are_derived_from_the_subnets() -> None:
     assert config.public_ip == "172.31.65.11"
     assert config.provider_eni_ip("controller") == "172.31.65.12"
     assert config.gateway(config.subnet_b_cidr) == "172.31.65.1"
+    assert config.nat_gateway_ip == "172.31.65.5"
+    assert config.floating_ip_addresses == ["172.31.65.50"]
+    assert load_config({"floating_ips": 3}).floating_ip_addresses == ["172.31.33.50", "172.31.33.51", "172.31.33.52"]
+    # the largest pool fits the smallest subnet B allowed (/26: hosts .1 to .62)
+    assert load_config({"floating_ips": 8, "subnet_b_cidr": "172.31.33.0/26"}).floating_ip_addresses[-1] == "172.31.33.57"
 
 
 def test_context_strings_from_the_command_line_are_parsed() -> None:
@@ -105,6 +110,15 @@ def test_context_strings_from_the_command_line_are_parsed() -> None:
             "config 'controler_instance_type' = 't3.xlarge' is invalid: expected a known key (did you mean 'controller_instance_type'?)",
         ),
         ({"probe_address": "10.0.0.1"}, "config 'probe_address' = '10.0.0.1' is invalid: expected a public IPv4 address that answers ping"),
+        ({"floating_ips": 9}, "config 'floating_ips' = 9 is invalid: expected a whole number from 0 to 8"),
+        (
+            {"floating_ips": 2, "controller_instance_type": "t3.nano"},
+            "config 'controller_instance_type' = 't3.nano' is invalid",
+        ),
+        (
+            {"floating_ips": 4, "controller_instance_type": "t3.small"},
+            "config 'floating_ips' = 4 is invalid: expected at most 3 with controller_instance_type t3.small (an ENI of it takes 4 IPv4 addresses, one is the router's), or a larger controller_instance_type",
+        ),
         ({"zzz": 1}, "config 'zzz' = 1 is invalid: expected a known key (see the README's configuration table)"),
     ],
 )

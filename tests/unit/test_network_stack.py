@@ -22,6 +22,8 @@ def test_vpc_and_subnets_use_the_configured_cidrs_in_one_zone(synth_app: Synthes
 def test_subnet_a_egresses_through_a_nat_gateway_and_b_through_the_internet_gateway(synth_app: SynthesizedApp) -> None:
     template = synth_app.template(synth_app.stacks.network)
     template.resource_count_is("AWS::EC2::NatGateway", 1)
+    # a fixed address: a random one could be a floating IP's or a node's before their ENIs exist
+    template.has_resource_properties("AWS::EC2::NatGateway", {"PrivateIpAddress": "172.31.33.5"})
     template.has_resource_properties(
         "AWS::EC2::Route", {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": Match.any_value()}
     )
@@ -35,7 +37,7 @@ def test_subnet_a_egresses_through_a_nat_gateway_and_b_through_the_internet_gate
 def test_elastic_ip_exists(synth_app: SynthesizedApp) -> None:
     template = synth_app.template(synth_app.stacks.network)
     eips = template.find_resources("AWS::EC2::EIP")
-    assert len(eips) == 2  # the controller's and the NAT gateway's
+    assert len(eips) == 3  # the controller's, the NAT gateway's and the one floating IP's (floating_ips=1)
 
 
 def test_nodes_talk_freely_and_nothing_is_public_by_default(synth_app: SynthesizedApp) -> None:

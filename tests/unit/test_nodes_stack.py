@@ -15,6 +15,16 @@ def _by_logical_id_prefix(template: Template, kind: str) -> dict[str, dict[str, 
     return template.find_resources(kind)
 
 
+def _primary_ip(eni: dict[str, Any]) -> str:
+    props = eni["Properties"]
+    listed = [a["PrivateIpAddress"] for a in props.get("PrivateIpAddresses", []) if a["Primary"]]
+    return props.get("PrivateIpAddress") or listed[0]
+
+
+def _secondary_ips(eni: dict[str, Any]) -> list[str]:
+    return [a["PrivateIpAddress"] for a in eni["Properties"].get("PrivateIpAddresses", []) if not a["Primary"]]
+
+
 def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
 
@@ -65,14 +75,71 @@ def test_enis_are_attached_in_device_index_order_with_their_fixed_addresses(node
             eni = eni_by_id[attachment["NetworkInterfaceId"]["Ref"]]
             tags = _tags(eni)
             assert tags["openstack-aws:node"] == node and tags["openstack-aws:project"] == "openstack-aws"
-            seen.append((tags["openstack-aws:eni"], eni["Properties"]["PrivateIpAddress"]))
+            seen.append((tags["openstack-aws:eni"], _primary_ip(eni)))
         assert seen == expected[node]
 
 
 def test_elastic_ip_is_associated_with_the_controllers_eth2(nodes: Template) -> None:
-    association = next(iter(nodes.find_resources("AWS::EC2::EIPAssociation").values()))
-    eni = nodes.find_resources("AWS::EC2::NetworkInterface")[association["Properties"]["NetworkInterfaceId"]["Ref"]]
+    primary = [
+        a for a in nodes.find_resources("AWS::EC2::EIPAssociation").values() if "PrivateIpAddress" not in a["Properties"]
+    ]
+    assert len(primary) == 1
+    eni = nodes.find_resources("AWS::EC2::NetworkInterface")[primary[0]["Properties"]["NetworkInterfaceId"]["Ref"]]
     assert _tags(eni)["openstack-aws:eni"] == "eth2" and _tags(eni)["openstack-aws:node"] == "controller"
+
+
+def _floating_layout(template: Template) -> dict[str, str]:
+    """Secondary address of an ENI (node:ethN) -> the EIP logical id associated with it."""
+    enis = template.find_resources("AWS::EC2::NetworkInterface")
+    layout = {}
+    for association in template.find_resources("AWS::EC2::EIPAssociation").values():
+        props = association["Properties"]
+        if "PrivateIpAddress" not in props:
+            continue
+        eni = enis[props["NetworkInterfaceId"]["Ref"]]
+        assert props["PrivateIpAddress"] in _secondary_ips(eni)
+        where = f"{_tags(eni)['openstack-aws:node']}:{_tags(eni)['openstack-aws:eni']}"
+        layout[props["PrivateIpAddress"]] = f"{where} {props['AllocationId']['Fn::ImportValue'].split('FnGetAtt')[1]}"
+    return layout
+
+
+def test_default_floating_ip_pool_is_one_secondary_address_of_controller_eth1_with_its_own_eip(nodes: Template) -> None:
+    layout = _floating_layout(nodes)
+    assert list(layout) == ["172.31.33.50"]
+    assert layout["172.31.33.50"].startswith("controller:eth1 FloatingEip1")
+    secondaries = {
+        f"{_tags(e)['openstack-aws:node']}:{_tags(e)['openstack-aws:eni']}": _secondary_ips(e)
+        for e in nodes.find_resources("AWS::EC2::NetworkInterface").values()
+    }
+    assert {k: v for k, v in secondaries.items() if v} == {"controller:eth1": ["172.31.33.50"]}
+    output = nodes.find_outputs("FloatingIps")["FloatingIps"]["Value"]
+    assert output["Fn::Join"][1][1] == "172.31.33.50"
+
+
+def test_floating_ips_count_sets_pool_eips_and_a_security_group_only_on_the_provider_eni() -> None:
+    app = synthesize({"floating_ips": 3, "allowed_cidr": "0.0.0.0/0", "allow_world": True})
+    nodes, network = app.template(app.stacks.nodes), app.template(app.stacks.network)
+    assert sorted(_floating_layout(nodes)) == ["172.31.33.50", "172.31.33.51", "172.31.33.52"]
+    assert len(network.find_resources("AWS::EC2::EIP")) == 1 + 1 + 3  # NAT gateway, controller, floating
+    groups = {
+        f"{_tags(e)['openstack-aws:node']}:{_tags(e)['openstack-aws:eni']}": len(e["Properties"]["GroupSet"])
+        for e in nodes.find_resources("AWS::EC2::NetworkInterface").values()
+    }
+    assert {k: n for k, n in groups.items() if n > 1} == {"controller:eth1": 2}
+    floating_sg = [
+        g
+        for g in network.find_resources("AWS::EC2::SecurityGroup").values()
+        if "floating" in g["Properties"]["GroupDescription"]
+    ]
+    assert [r["CidrIp"] for r in floating_sg[0]["Properties"]["SecurityGroupIngress"]] == ["0.0.0.0/0"]
+
+
+def test_no_floating_ips_means_no_secondary_addresses_and_no_floating_eips() -> None:
+    app = synthesize({"floating_ips": 0})
+    nodes = app.template(app.stacks.nodes)
+    assert _floating_layout(nodes) == {}
+    assert nodes.find_outputs("FloatingIps")["FloatingIps"]["Value"] == "none (floating_ips=0)"
+    assert len(app.template(app.stacks.network).find_resources("AWS::EC2::EIP")) == 2
 
 
 def test_imdsv2_is_required_and_every_volume_is_encrypted(nodes: Template) -> None:

@@ -90,11 +90,13 @@ if [[ "$(head -c 4 "$image_file" | od -An -c | tr -d ' ')" != "QFI373" ]]; then
 fi
 if [[ -n "$(os_id image verify-image)" && "$(openstack image show verify-image -f value -c disk_format)" != qcow2 ]]; then
     openstack image delete verify-image
+    mark_changed "image:verify-image"
     log "old verify-image (not qcow2) deleted"
 fi
 if [[ -z "$(os_id image verify-image)" ]]; then
     openstack image create verify-image --file "$image_file" --disk-format qcow2 --container-format bare \
         --public >/dev/null || die "cannot upload the test image"
+    mark_changed "image:verify-image"
     log "image verify-image uploaded"
 fi
 check image-active "verify-image is active" bash -c '[[ $(openstack image show verify-image -f value -c status) == active ]]'
@@ -113,10 +115,12 @@ check image-active "verify-image is active" bash -c '[[ $(openstack image show v
     fi
     if [[ "$(openstack server show verify-instance -f value -c status 2>/dev/null)" == ERROR ]]; then
         openstack server delete --wait verify-instance
+        mark_changed "server:verify-instance"
         log "verify-instance in ERROR from an earlier run deleted"
     fi
     if [[ -z "$(os_id server verify-instance)" ]]; then
         openstack server create --flavor m1.verify --image verify-image --network selfservice verify-instance >/dev/null
+        mark_changed "server:verify-instance"
         log "instance verify-instance created"
     fi
 ) || die "cannot create the verify instance (see the output above)"
@@ -127,6 +131,8 @@ active_or_error() { [[ "$(server_status)" =~ ^(ACTIVE|ERROR)$ ]]; }
 wait_for "verify-instance to leave BUILD" 900 active_or_error
 status=$(server_status)
 if [[ "$status" == ACTIVE ]]; then
+    # by id from here on: as admin, a name resolves only in admin's own project
+    server_id=$(openstack server show verify-instance -f value -c id)
     addr=$(openstack server show verify-instance -f json -c addresses | jq -r '.addresses.selfservice[0] // empty')
     check_line instance-active ok "verify-instance ACTIVE on selfservice with $addr"
 else
@@ -173,11 +179,14 @@ else
     if [[ -z "$(openstack floating ip list --floating-ip-address "$fip" -f value -c ID)" ]]; then
         openstack floating ip create --project demo --floating-ip-address "$fip" provider >/dev/null ||
             die "cannot create floating IP $fip: is it in provider-subnet's allocation pool? (network-fix sets it)"
+        mark_changed "floating-ip:$fip"
         log "floating IP $fip created"
     fi
-    instance_port=$(openstack port list --server verify-instance --network selfservice -f value -c ID | head -n1)
+    instance_port=$(openstack port list --device-id "$server_id" --network selfservice -f value -c ID | head -n1)
+    [[ -n "$instance_port" ]] || die "verify-instance ($server_id) has no port on selfservice"
     if [[ "$(openstack floating ip show "$fip" -f value -c port_id)" != "$instance_port" ]]; then
         openstack floating ip set --port "$instance_port" "$fip" || die "cannot associate floating IP $fip with verify-instance"
+        mark_changed "floating-ip:$fip:port"
         log "floating IP $fip associated with verify-instance ($addr)"
     fi
     fip_live() {
@@ -186,6 +195,7 @@ else
     }
     check floating-ip-associated "$fip -> $addr (verify-instance): ACTIVE and on the router's gateway port" retry 30 2 fip_live
 fi
+
 # --- volume: create, attach (needs device-mapper on the block node and iscsi_tcp on the compute node)
 volume_path_ok() {
     local vol_status
@@ -195,7 +205,7 @@ volume_path_ok() {
         "openstack volume show verify-volume -f value -c status | grep -Ex 'available|in-use|error'"
     vol_status=$(openstack volume show verify-volume -f value -c status)
     [[ "$vol_status" != error ]] || { echo "volume in error"; return 1; }
-    if [[ "$vol_status" == available ]]; then openstack server add volume verify-instance verify-volume; fi
+    if [[ "$vol_status" == available ]]; then openstack server add volume "$server_id" verify-volume; fi
     wait_for "verify-volume to be in-use" 300 bash -c \
         "openstack volume show verify-volume -f value -c status | grep -x in-use"
 }

@@ -48,8 +48,14 @@ def _until(seconds: float, probe: Callable[[], bool], pause: float = 5) -> bool:
         time.sleep(pause)
 
 
+#: What the rig's test image serves on port 80 (tests/rig/build-test-image.sh)
+TEST_IMAGE_PAGE = "rig-test-image-ok"
+
+
 def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str, Any]:
-    """Ping the first floating IP's Elastic IP from the internet namespace; the reply must come from that EIP."""
+    """From the internet namespace, the first floating IP's Elastic IP answers ping (the reply from that EIP) and
+    serves the test image's page over TCP. TCP is the stronger half: an ICMP reply passes the controller's
+    conntrack as INVALID, untouched, even without the MASQUERADE exemption; a TCP stream does not."""
     eni = vpc.find_eni(vpc.load_eni_table(), PROVIDER_ENI)
     if len(eni["addresses"]) < 2:
         return {
@@ -58,22 +64,25 @@ def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str
             "status": "skip",
         }
     private = eni["addresses"][1]
-    public = dict(vpc.elastic_ip_pairs([eni]))
-    eip = next(pub for pub, priv in public.items() if priv == private)
-    seen = ""
+    eip = next(pub for pub, priv in vpc.elastic_ip_pairs([eni]) if priv == private)
+    seen = {"ping": "no output", "http": "no answer"}
+
+    def in_internet(*cmd: str) -> str:
+        return run(["ip", "netns", "exec", config.NS_INTERNET, *cmd], check=False).stdout.strip()
 
     def answered() -> bool:
-        nonlocal seen
-        out = run(["ip", "netns", "exec", config.NS_INTERNET, "ping", "-c", "3", "-W", "2", eip], check=False).stdout
-        seen = out.strip().splitlines()[-1] if out.strip() else ""
-        return f"from {eip}:" in out
+        ping = in_internet("ping", "-c", "3", "-W", "2", eip)
+        seen["ping"] = ping.splitlines()[-1] if ping else "no output"
+        page = in_internet("curl", "-s", "--max-time", "10", f"http://{eip}/")
+        seen["http"] = page or "no answer"
+        return f"from {eip}:" in ping and page == TEST_IMAGE_PAGE
 
     passed = _until(wait, answered)
     return _check(
         name,
         passed,
-        f"{config.NS_INTERNET} ({config.PROBE_IP}) ping {eip} (EIP of floating IP {private} "
-        f"on verify-instance): {seen or 'no output'}",
+        f"{config.NS_INTERNET} ({config.PROBE_IP}) -> {eip} (EIP of floating IP {private} on verify-instance): "
+        f"ping {seen['ping']}; HTTP GET / {seen['http']!r}",
         step,
     )
 

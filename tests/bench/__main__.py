@@ -14,7 +14,6 @@ import os
 
 # Before the handlers' Powertools objects exist: their JSON logs are not figures (as in tests/local/cli.py).
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 import contextlib
 import io

@@ -1,0 +1,3 @@
+from tests.imds.server import main
+
+main()

@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 OUT := build/cdk.out
@@ -10,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 CONTEXT ?=
 
-.PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down local local-down bench diagram clean
+.PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down local local-rebuild local-down boot-proof bench diagram clean
 .DEFAULT_GOAL := help
 
 help:
@@ -19,12 +20,19 @@ help:
 	@echo "make synth | deploy | diff | destroy    CDK (pass config with CONTEXT='-c key=value ...')"
 	@echo "make rig | rig-up | rig-down            the local nspawn rig (root; see tests/rig/README.md)"
 	@echo "make local [FROM_STEP=x] | local-down  the real state machine and Lambdas install the rig (offline)"
+	@echo "make local-rebuild                     the nightly rebuild machine on the rig: reset, wipe, install"
+	@echo "make boot-proof                        the real userdata on a real kernel in QEMU (root; tests/boot/)"
 
 # Stamps make set-up idempotent: re-run only when the pinned files change.
 $(VENV)/.stamp: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(CHECKOV_VENV)/.stamp: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 node_modules/.stamp: package.json
@@ -37,7 +45,7 @@ build/.host-tools.stamp:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck graphviz >/dev/null)
 	touch $@
 
-setup: $(VENV)/.stamp node_modules/.stamp build/.host-tools.stamp
+setup: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp node_modules/.stamp build/.host-tools.stamp
 
 synth: setup
 	$(CDK) synth -q -o $(OUT) $(CONTEXT)
@@ -45,7 +53,7 @@ synth: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	find . -name '*.sh' -not -path './node_modules/*' -not -path './.venv/*' -not -path './build/*' -print0 \
+	find . -name '*.sh' -not -path './node_modules/*' -not -path './.venv*/*' -not -path './build/*' -print0 \
 	  | xargs -0 -r shellcheck -x -S warning
 
 test: setup lint
@@ -54,14 +62,16 @@ test: setup lint
 bench: setup
 	$(PY) -m tests.bench
 
+# Records what the cloud cannot change without losing nodes (stacks/deployed_identity.py); destroy forgets it.
 deploy: setup
-	$(CDK) deploy --all --require-approval never -o $(OUT) $(CONTEXT)
+	OPENSTACK_AWS_RECORD_IDENTITY=1 $(CDK) deploy --all --require-approval never -o $(OUT) $(CONTEXT)
 
 diff: setup
 	$(CDK) diff --all -o $(OUT) $(CONTEXT)
 
 destroy: setup
 	$(CDK) destroy --all --force -o $(OUT) $(CONTEXT)
+	$(PY) -m stacks.deployed_identity forget
 
 diagram: setup
 	$(PY) docs/architecture.py
@@ -77,6 +87,12 @@ rig-down:
 
 local: setup
 	$(PY) -m tests.local.cli run $(if $(FROM_STEP),--from-step $(FROM_STEP)) $(if $(ONLY),--only $(ONLY))
+
+local-rebuild: setup
+	$(PY) -m tests.local.cli rebuild
+
+boot-proof: setup
+	$(PY) -m tests.boot $(if $(REBUILD_IMAGE),--rebuild-image)
 
 local-down:
 	$(if $(wildcard $(PY)),$(PY),python3) -m tests.local.cli down

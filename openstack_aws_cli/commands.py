@@ -13,6 +13,10 @@ from openstack_aws_cli.progress import StepRow, format_table, progress_line, ste
 from openstack_aws_cli.resources import CliError, Resources
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: The last this many events of a step's log stream: the tail, where a failure's cause is.
+LOG_TAIL_EVENTS = 5000
+#: GetCommandInvocation returns only the head of each output (characters).
+SSM_OUTPUT_LIMITS = {"StandardOutputContent": 24_000, "StandardErrorContent": 8_000}
 
 
 @dataclass
@@ -108,18 +112,33 @@ def logs(clients: Clients, resources: Resources, out: TextIO, step: str) -> None
     names = [s["logStreamName"] for s in streams.get("logStreams", [])]
     if names:
         for name in sorted(names):
-            out.write(f"== {name}\n")
-            for event in clients.logs.get_log_events(logGroupName=group, logStreamName=name, startFromHead=True)[
-                "events"
-            ]:
-                out.write(event["message"].rstrip("\n") + "\n")
+            _write_stream_tail(clients.logs, group, name, out)
         return
     # No log stream (output to CloudWatch not set up, or expired): SSM keeps the first 24,000 characters.
     invocations = clients.ssm.list_command_invocations(CommandId=row.command_id)["CommandInvocations"]
     for invocation in invocations:
         detail = clients.ssm.get_command_invocation(CommandId=row.command_id, InstanceId=invocation["InstanceId"])
         out.write(f"== {invocation['InstanceId']} {detail['Status']} (from SSM; CloudWatch had no stream)\n")
-        out.write(detail.get("StandardOutputContent", "") + detail.get("StandardErrorContent", ""))
+        for key, limit in SSM_OUTPUT_LIMITS.items():
+            text = detail.get(key, "")
+            out.write(text)
+            if len(text) >= limit:
+                out.write(f"\n(cut: SSM keeps only the first {limit:,} characters; the rest is on the node)\n")
+
+
+def _write_stream_tail(logs: Any, group: str, name: str, out: TextIO) -> None:
+    """The stream's last events; a line up front says when earlier ones were left out."""
+    page = logs.get_log_events(logGroupName=group, logStreamName=name, startFromHead=False, limit=LOG_TAIL_EVENTS)
+    out.write(f"== {name}\n")
+    if page["events"]:
+        earlier = logs.get_log_events(
+            logGroupName=group, logStreamName=name, startFromHead=False, limit=1, nextToken=page["nextBackwardToken"]
+        )["events"]
+        if earlier:
+            out.write(f"(only the last {len(page['events'])} events; all of them: aws logs get-log-events "
+                      f"--log-group-name {group} --log-stream-name {name} --start-from-head)\n")  # fmt: skip
+    for event in page["events"]:
+        out.write(event["message"].rstrip("\n") + "\n")
 
 
 def endpoints(clients: Clients, resources: Resources, out: TextIO) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import Config, load_config
+from stacks.checkov_skips import skip_all
+from stacks.config import DEPLOYED_IDENTITY_KEY, Config, load_config
+from stacks.deployed_identity import check_unchanged
 from stacks.documents_stack import DocumentsStack, documents_stacks
 from stacks.nag_acknowledgements import acknowledge_all, acknowledge_orchestration, acknowledge_rebuild
 from stacks.network_stack import NetworkStack
@@ -27,7 +29,9 @@ class AppStacks:
 
 
 def build_app(app: cdk.App, *, nag: bool = True, steps_dir: Path = STEPS_DIR) -> AppStacks:
-    config = load_config(app.node.get_all_context())
+    context = app.node.get_all_context()
+    config = load_config(context)
+    check_unchanged(context.get(DEPLOYED_IDENTITY_KEY), config)
     env = cdk.Environment(account=None, region=None)
     network = NetworkStack(
         app,
@@ -59,6 +63,7 @@ def build_app(app: cdk.App, *, nag: bool = True, steps_dir: Path = STEPS_DIR) ->
     )
     for stack in (network, nodes, *documents, orchestration):
         cdk.Tags.of(stack).add("openstack-aws:project", config.prefix)
+    skip_all(network, nodes, orchestration, *documents)
     if nag:
         acknowledge_all(config, network, nodes)
         acknowledge_orchestration(orchestration)

@@ -23,12 +23,16 @@ HOST_NUMBER = {"controller": 11, "compute": 21, "block": 31, "object": 41}
 PUBLIC_HOST_NUMBER = 11  # controller eth2 in subnet B
 PROVIDER_HOST_NUMBER = {"controller": 12, "compute": 22}  # eth1 ENIs' primary addresses in subnet B
 MAX_OBJECT_NODES = 8
+#: compute1..computeN take management hosts 21.. (block starts at 31) and provider hosts 22.. (below the pool).
+MAX_COMPUTE_NODES = HOST_NUMBER["block"] - HOST_NUMBER["compute"]
 #: The floating IP pool: secondary addresses of the controller's provider ENI (eth1) from this host number on,
 #: each with its own Elastic IP. Fits the smallest subnet B allowed (/26).
 FLOATING_HOST_NUMBER = 50
 MAX_FLOATING_IPS = 8
 #: The NAT gateway's address in subnet B, fixed so that it can never take one of the addresses above first.
 NAT_GATEWAY_HOST_NUMBER = 5
+#: AWS's default quota of Elastic IPs per region (Service Quotas: EC2 "EC2-VPC Elastic IPs", code L-0263D0A3).
+DEFAULT_EIP_QUOTA = 5
 
 DEFAULTS: dict[str, Any] = {
     "prefix": "openstack-aws",
@@ -38,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "compute_instance_type": "t3.xlarge",
     "compute_root_gib": 40,
     "compute_nested_virtualization": False,
+    "compute_count": 1,
     "block_storage": True,
     "block_instance_type": "t3.medium",
     "block_root_gib": 8,
@@ -56,10 +61,15 @@ DEFAULTS: dict[str, Any] = {
     "notification_email": "",
     "key_pair": "",
     "probe_address": "1.1.1.1",
+    "probe_name": "",
     "floating_ips": 1,
+    "ami_id": "",
+    "eip_quota": DEFAULT_EIP_QUOTA,
 }
 #: Context keys that belong to the CDK itself, not to us.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk|acknowledged-issue-numbers$)")
+#: Written by `make deploy` into cdk.context.json, not by the user (stacks/deployed_identity.py).
+DEPLOYED_IDENTITY_KEY = "deployed_identity"
 
 
 class ConfigError(ValueError):
@@ -88,6 +98,7 @@ class Config:
     block: RoleConfig | None
     object: RoleConfig | None
     object_count: int
+    compute_count: int
     compute_nested_virtualization: bool
     vpc_cidr: ipaddress.IPv4Network
     subnet_a_cidr: ipaddress.IPv4Network
@@ -99,6 +110,33 @@ class Config:
     key_pair: str | None
     probe_address: str
     floating_ips: int
+    #: The AMI a root volume replacement installs; None: the launch AMI (stacks/constructs/launch_image.py).
+    ami_id: str | None = None
+    eip_quota: int = DEFAULT_EIP_QUOTA
+    #: The name verify's instance resolves through the VPC resolver; None: the region's S3 endpoint name.
+    probe_name: str | None = None
+
+    def __post_init__(self) -> None:
+        # CloudFormation would fail only at the last Elastic IP, mid-deploy; synth can say it up front.
+        needed = self.elastic_ips
+        if sum(needed.values()) > self.eip_quota:
+            count = ", ".join(f"{n} {what}" for what, n in needed.items() if n)
+            raise ConfigError(
+                "eip_quota", self.eip_quota,
+                f"at least the {sum(needed.values())} Elastic IPs this deployment allocates ({count}), and Elastic "
+                "IPs the region already holds count too: lower floating_ips (or management_egress=none saves the "
+                "NAT gateway's), or request a higher quota (Service Quotas > Amazon EC2 > EC2-VPC Elastic IPs, "
+                "code L-0263D0A3) and set eip_quota to it",
+            )  # fmt: skip
+
+    @property
+    def elastic_ips(self) -> dict[str, int]:
+        """The Elastic IPs the stacks allocate, by what holds them."""
+        return {
+            "NAT gateway": int(self.management_egress == "nat-gateway"),
+            "controller": 1,
+            "floating IPs": self.floating_ips,
+        }
 
     @property
     def roles(self) -> dict[str, RoleConfig]:
@@ -111,15 +149,17 @@ class Config:
             return ["controller"]
         if role == "object":
             return [f"object{i}" for i in range(1, self.object_count + 1)]
+        if role == "compute":
+            return [f"compute{i}" for i in range(1, self.compute_count + 1)]
         return [f"{role}1"] if role in self.roles else []
 
     def management_ip(self, node: str) -> str:
-        role = node.rstrip("0123456789")
-        index = int(node[len(role) :] or 1) - 1
+        role, index = _role_and_index(node)
         return str(self.subnet_a_cidr.network_address + HOST_NUMBER[role] + index)
 
-    def provider_eni_ip(self, role: str) -> str:
-        return str(self.subnet_b_cidr.network_address + PROVIDER_HOST_NUMBER[role])
+    def provider_eni_ip(self, node: str) -> str:
+        role, index = _role_and_index(node)
+        return str(self.subnet_b_cidr.network_address + PROVIDER_HOST_NUMBER[role] + index)
 
     @property
     def public_ip(self) -> str:
@@ -142,6 +182,12 @@ class Config:
     @property
     def all_nodes(self) -> list[str]:
         return [node for role in self.roles for node in self.node_names(role)]
+
+
+def _role_and_index(node: str) -> tuple[str, int]:
+    """'compute2' -> ('compute', 1); 'controller' -> ('controller', 0)."""
+    role = node.rstrip("0123456789")
+    return role, int(node[len(role) :] or 1) - 1
 
 
 # --- parsing helpers: each returns the typed value or raises ConfigError naming the key -----------------------
@@ -234,7 +280,7 @@ def _optional_text(key: str, value: object, pattern: str, accepted: str) -> str 
 
 def _check_unknown(context: Mapping[str, Any]) -> None:
     for key in context:
-        if key in DEFAULTS or _FOREIGN_KEY.match(key):
+        if key in DEFAULTS or key == DEPLOYED_IDENTITY_KEY or _FOREIGN_KEY.match(key):
             continue
         nearest = difflib.get_close_matches(key, DEFAULTS, n=1, cutoff=0.6)
         hint = f"did you mean '{nearest[0]}'?" if nearest else "see the README's configuration table"
@@ -308,6 +354,7 @@ def load_config(context: Mapping[str, Any]) -> Config:
         block=_role(values, "block", 1) if block_on else None,
         object=_role(values, "object", 2) if object_count else None,
         object_count=object_count,
+        compute_count=_int("compute_count", values("compute_count"), 1, MAX_COMPUTE_NODES),
         compute_nested_virtualization=nested,
         vpc_cidr=vpc,
         subnet_a_cidr=subnet_a,
@@ -325,7 +372,15 @@ def load_config(context: Mapping[str, Any]) -> Config:
             "key_pair", values("key_pair"), r"[\x20-\x7e]{1,255}", "an EC2 key pair name, or empty"
         ),
         probe_address=_probe(values("probe_address")),
+        probe_name=_optional_text(
+            "probe_name", values("probe_name"), r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+            "a DNS name the VPC resolver answers, e.g. example.com, or '' (the region's S3 endpoint name)",
+        ),
         floating_ips=_floating_ips(values("floating_ips"), controller.instance_type),
+        eip_quota=_int("eip_quota", values("eip_quota"), 1, 100_000),
+        ami_id=_optional_text(
+            "ami_id", values("ami_id"), r"ami-[0-9a-f]{8}([0-9a-f]{9})?", "an AMI ID like ami-0123456789abcdef0, or ''"
+        ),
     )
 
 

@@ -7,6 +7,7 @@ exact resource or action where cdk-nag names one), never stack-wide.
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 from stacks.config import Config
@@ -52,6 +53,12 @@ def acknowledge_all(config: Config, network: NetworkStack, nodes: NodesStack) ->
             "L1": "the runtime of CDK's provider framework function is chosen by aws-cdk-lib",
         },
     )
+    ack(
+        nodes.node.find_child("AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")),
+        {f"IAM4[{LAMBDA_BASIC}]": "CDK's AwsCustomResource function (resolves the launch AMI) only writes its logs"},
+    )
+    if config.ami_id:
+        ack(nodes.launch_image.resolver, {"IAM5[Resource::*]": "ec2:DescribeImages accepts only Resource *"})
     ack(
         nodes.secret,
         {"SMG4": "rotation would break the running cloud: each password also lives in a service's config file"},

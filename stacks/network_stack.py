@@ -53,6 +53,8 @@ class NetworkStack(Stack):
                 # fixed, so that it cannot take a node's or a floating IP's address before their ENIs exist
                 private_ip_address=config.nat_gateway_ip,
             )
+            # A public NAT gateway created before the internet gateway is attached fails, and the stack rolls back.
+            nat.add_dependency(attachment)
             ec2.CfnRoute(
                 self,
                 "SubnetADefault",

@@ -14,6 +14,7 @@ from constructs import Construct
 from lambdas.common.secret_keys import SECRET_KEYS
 from stacks import userdata
 from stacks.config import Config
+from stacks.constructs.launch_image import LaunchImage
 from stacks.constructs.node_instance import EniSpec, NodeInstance
 from stacks.constructs.python_function import PythonFunction
 from stacks.network_stack import NetworkStack
@@ -39,15 +40,17 @@ class NodesStack(Stack):
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            versioned=False,
+            # A ring overwritten by a faulty run can be taken back; old versions expire after a week.
+            versioned=True,
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(7))],
             removal_policy=RemovalPolicy.DESTROY,
             auto_delete_objects=True,
         )
         self.secret = self._secret()
         self.role = self._node_role()
         profile = iam.CfnInstanceProfile(self, "NodeInstanceProfile", roles=[self.role.role_name])
-        image_id = ec2.MachineImage.from_ssm_parameter(DEBIAN_AMI_PARAMETER, os=ec2.OperatingSystemType.LINUX)
-        ami = image_id.get_image(self).image_id
+        self.launch_image = LaunchImage(self, "LaunchImage", parameter_name=DEBIAN_AMI_PARAMETER, ami_id=config.ami_id)
+        ami = self.launch_image.image_id
 
         self.nodes: dict[str, NodeInstance] = {}
         for role_name, role in config.roles.items():
@@ -116,13 +119,14 @@ class NodesStack(Stack):
                     1,
                     "provider",
                     net.subnet_b.ref,
-                    config.provider_eni_ip(role),
+                    config.provider_eni_ip(node),
                     secondary_ips=tuple(config.floating_ip_addresses),
+                    holds_pool=True,
                     extra_security_group_ids=floating_sg,
                 )
             )
         elif role == "compute":
-            enis.append(EniSpec(1, "provider", net.subnet_b.ref, config.provider_eni_ip(role)))
+            enis.append(EniSpec(1, "provider", net.subnet_b.ref, config.provider_eni_ip(node)))
         if role == "controller":
             enis.append(EniSpec(2, "public", net.subnet_b.ref, config.public_ip))
         return enis

@@ -107,7 +107,7 @@ class OrchestrationStack(Stack):
         self.trigger = self._trigger(nodes)
         self.rebuild = NightlyRebuild(
             self, "Rebuild", prefix=config.prefix, project_tag=PROJECT_TAG, nodes=self.plan.nodes,
-            steps=plan_for(config, rebuild_steps or []), install=self.state_machine,
+            steps=plan_for(config, rebuild_steps or []), install=self.state_machine, image_id=config.ami_id or "",
             functions=RebuildFunctions(discover=fn["DiscoverNodes"], wait_online=fn["WaitOnline"], send=fn["SendStep"],
                                        status=fn["StepStatus"], notify=fn["Notify"]),
         )  # fmt: skip
@@ -144,6 +144,21 @@ class OrchestrationStack(Stack):
         topic = sns.Topic(
             self, "Notifications", display_name=f"{self.config.prefix} OpenStack install", enforce_ssl=True
         )
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one (the account may
+        # publish): CloudWatch, a service principal, now needs its own grant, or every alarm fails silently.
+        # The Notify Lambda publishes through its IAM role (same account), which needs nothing here.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowProjectAlarms", actions=["sns:Publish"], resources=[topic.topic_arn],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": self.format_arn(
+                        service="cloudwatch", resource="alarm", resource_name=f"{self.config.prefix}-*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME)},
+                },
+            )
+        )  # fmt: skip
         if self.config.notification_email:
             topic.add_subscription(subscriptions.EmailSubscription(self.config.notification_email))
         return topic
@@ -164,6 +179,8 @@ class OrchestrationStack(Stack):
         fn["StepStatus"].add_to_role_policy(
             iam.PolicyStatement(actions=["ssm:ListCommandInvocations", "ssm:GetCommandInvocation"], resources=["*"])
         )
+        # A failure's output tail comes from the log streams: SSM's own copy is only the head of a long output.
+        self.command_logs.grant(fn["StepStatus"], "logs:DescribeLogStreams", "logs:GetLogEvents")
         fn["WaitOnline"].add_to_role_policy(
             iam.PolicyStatement(actions=["ssm:DescribeInstanceInformation"], resources=["*"])
         )

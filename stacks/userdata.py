@@ -28,8 +28,15 @@ def hosts_block(config: Config) -> str:
     return "".join(f"{config.management_ip(node)} {node}\\n" for node in config.all_nodes)
 
 
-def render(config: Config, node: str, role: str, *, region: str, elastic_ip: str, secret_arn: str, bucket: str) -> str:
-    """The complete userdata script of one node."""
+def render(
+    config: Config, node: str, role: str, *, region: str, elastic_ip: str, secret_arn: str, bucket: str,
+    ssm_agent_url: str | None = None,
+) -> str:
+    """The complete userdata script of one node.
+
+    `ssm_agent_url`: where the SSM agent .deb comes from; None (EC2) is the region's official bucket, which the
+    script derives from REGION. The QEMU boot proof passes its stand-in's URL on the test network.
+    """
 
     def ips(role_name: str) -> str:
         return " ".join(config.management_ip(n) for n in config.node_names(role_name))
@@ -51,8 +58,13 @@ def render(config: Config, node: str, role: str, *, region: str, elastic_ip: str
         "ARTIFACT_BUCKET": bucket,
         "PACKAGES": " ".join(role_packages(role)),
         "PROBE_IP": config.probe_address,
+        # the VPC's resolver (Route 53 Resolver): base of the VPC range + 2, reachable from every subnet
+        "VPC_DNS": str(config.vpc_cidr.network_address + 2),
+        "PROBE_NAME": config.probe_name or "",
         "NAT_FOR_SUBNET_A": "true" if config.management_egress == "none" else "false",
     }
+    if ssm_agent_url:
+        variables["SSM_AGENT_URL"] = ssm_agent_url
     script = (USERDATA_DIR / "node.sh").read_text()
     shebang, _, body = script.partition("\n")
     header = "\n".join(f"{key}={_quote(value)}" for key, value in variables.items())

@@ -4,7 +4,7 @@
 # after: -
 # timeout: 1800
 # inputs: node facts, cluster facts (CONTROLLER_IP, MGMT_CIDR, APT_PROXY, optional NTP_UPSTREAM)
-# guarantees: chrony (controller serves MGMT_CIDR, the others follow it), crudini/jq/curl/python3-openstackclient/python3-boto3, br_netfilter and bridge sysctls on controller and compute
+# guarantees: non-local bind (services bound to MGMT_IP start before DHCP configures it); chrony (controller serves MGMT_CIDR, the others follow it), crudini/jq/curl/python3-openstackclient/python3-boto3, br_netfilter and bridge sysctls on controller and compute
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -62,11 +62,13 @@ if [[ "$ROLE" == controller || "$ROLE" == compute ]]; then
     # The controller has three ENIs: answer ARP only on the interface that holds the address (else the provider
     # bridge answers for the public address: see "How the AWS network fix works" in steps/README.md).
     [[ "$ROLE" != controller ]] || keys+=(net.ipv4.conf.all.arp_ignore net.ipv4.conf.default.arp_ignore)
-    write_file /etc/sysctl.d/60-openstack-aws.conf 0644 < <(printf '%s = 1\n' "${keys[@]}")
-    for key in "${keys[@]}"; do
-        [[ "$(sysctl -n "$key")" == 1 ]] || sysctl -q -w "$key=1" || die "cannot set $key"
-    done
+    sysctl_on /etc/sysctl.d/60-openstack-aws.conf "${keys[@]}"
 fi
+
+# --- services bound to the management address (MariaDB, memcached, etcd, rsync, the Swift servers...) may start
+# before DHCP has configured it (network.target does not wait for addresses): with non-local bind they listen on
+# it anyway and take traffic as soon as it exists, instead of failing and staying down (see steps/README.md).
+sysctl_on /etc/sysctl.d/60-openstack-aws-bind.conf net.ipv4.ip_nonlocal_bind net.ipv6.ip_nonlocal_bind
 
 chronyc -n sources 2>/dev/null | sed 's/^/  /' || true
 log "base ready"

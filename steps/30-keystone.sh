@@ -4,7 +4,7 @@
 # after: controller-infra
 # timeout: 1200
 # inputs: node facts, cluster facts (CONTROLLER_IP, ELASTIC_IP), secrets ADMIN_PASS DEMO_PASS KEYSTONE_DBPASS
-# guarantees: keystone (uwsgi, keystone.service) on :5000 with fernet tokens; identity endpoints public=http://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with role myrole; /root/admin-openrc and /root/demo-openrc
+# guarantees: keystone (uwsgi, keystone.service) on :5000 with fernet tokens; identity endpoints public=http://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with role myrole; /root/admin-openrc and /root/demo-openrc (OS_INTERFACE=internal)
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -46,15 +46,15 @@ os_admin
 if ! openstack token issue -f value -c id >/dev/null 2>&1; then
     log "bootstrapping keystone (admin user, admin project, identity endpoints)"
     OS_BOOTSTRAP_PASSWORD=$ADMIN_PASS keystone-manage bootstrap \
-        --bootstrap-admin-url "http://$CONTROLLER_IP:5000/v3/" \
-        --bootstrap-internal-url "http://$CONTROLLER_IP:5000/v3/" \
-        --bootstrap-public-url "http://$ELASTIC_IP:5000/v3/" \
+        --bootstrap-admin-url "$(internal_url :5000/v3/)" \
+        --bootstrap-internal-url "$(internal_url :5000/v3/)" \
+        --bootstrap-public-url "$(public_url :5000/v3/)" \
         --bootstrap-region-id "$OS_REGION" || die "keystone-manage bootstrap failed: see /var/log/keystone"
     wait_for "an admin token" 60 openstack token issue
 fi
-os_ensure_endpoint identity public "http://$ELASTIC_IP:5000/v3/"
-os_ensure_endpoint identity internal "http://$CONTROLLER_IP:5000/v3/"
-os_ensure_endpoint identity admin "http://$CONTROLLER_IP:5000/v3/"
+os_ensure_endpoint identity public "$(public_url :5000/v3/)"
+os_ensure_endpoint identity internal "$(internal_url :5000/v3/)"
+os_ensure_endpoint identity admin "$(internal_url :5000/v3/)"
 
 os_ensure_project service "Service Project"
 os_ensure_project demo "Demo Project"
@@ -73,6 +73,7 @@ export OS_AUTH_URL=http://$CONTROLLER_IP:5000/v3
 export OS_IDENTITY_API_VERSION=3
 export OS_IMAGE_API_VERSION=2
 export OS_REGION_NAME=$OS_REGION
+# inside the VPC (this node, every node): the internal endpoints; the public ones name the Elastic IP
 export OS_INTERFACE=internal
 EOF2
 }

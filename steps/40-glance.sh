@@ -4,7 +4,7 @@
 # after: keystone
 # timeout: 1200
 # inputs: node facts, cluster facts, secrets ADMIN_PASS GLANCE_DBPASS GLANCE_PASS
-# guarantees: glance-api on :9292 with the file store in /var/lib/glance/images; user glance, service image, endpoints on CONTROLLER_IP
+# guarantees: glance-api on :9292 with the file store in /var/lib/glance/images; user glance, service image, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,7 +14,7 @@ load_secrets GLANCE_DBPASS GLANCE_PASS
 
 db_ensure glance glance GLANCE_DBPASS
 os_admin
-os_register glance image "OpenStack Image" GLANCE_PASS "http://$CONTROLLER_IP:9292"
+os_register glance image "OpenStack Image" GLANCE_PASS :9292
 
 apt_install glance-api
 conf=/etc/glance/glance-api.conf

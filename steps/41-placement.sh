@@ -4,7 +4,7 @@
 # after: keystone
 # timeout: 1200
 # inputs: node facts, cluster facts, secrets ADMIN_PASS PLACEMENT_DBPASS PLACEMENT_PASS
-# guarantees: placement-api on :8778; user placement, service placement, endpoints on CONTROLLER_IP
+# guarantees: placement-api on :8778 and the CLI's placement commands (osc-placement); user placement, service placement, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,9 +14,10 @@ load_secrets PLACEMENT_DBPASS PLACEMENT_PASS
 
 db_ensure placement placement PLACEMENT_DBPASS
 os_admin
-os_register placement placement "Placement API" PLACEMENT_PASS "http://$CONTROLLER_IP:8778"
+os_register placement placement "Placement API" PLACEMENT_PASS :8778
 
-apt_install placement-api
+# python3-osc-placement: the install guide's `openstack resource class list` (the CLI's placement plugin)
+apt_install placement-api python3-osc-placement
 conf=/etc/placement/placement.conf
 ini_merge "$conf" root:placement <<EOF2
 [placement_database]

@@ -4,7 +4,7 @@
 # after: placement, glance
 # timeout: 1800
 # inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET
-# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1; user nova, service compute, endpoints on CONTROLLER_IP
+# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1; user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,7 +14,7 @@ load_secrets NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METAD
 
 for db in nova_api nova nova_cell0; do db_ensure "$db" nova NOVA_DBPASS; done
 os_admin
-os_register nova compute "OpenStack Compute" NOVA_PASS "http://$CONTROLLER_IP:8774/v2.1"
+os_register nova compute "OpenStack Compute" NOVA_PASS :8774/v2.1
 
 apt_install nova-api nova-conductor nova-scheduler nova-consoleproxy
 conf=/etc/nova/nova.conf
@@ -28,7 +28,6 @@ connection = $(db_url nova "$NOVA_DBPASS" nova)
 server_listen = \$my_ip
 server_proxyclient_address = \$my_ip
 novncproxy_host = 0.0.0.0
-novncproxy_base_url = http://$ELASTIC_IP:6080/vnc_auto.html
 [neutron]
 service_metadata_proxy = true
 metadata_proxy_shared_secret = $METADATA_SECRET

@@ -47,7 +47,6 @@ ini_merge /etc/nova/nova.conf <<EOF2
 [vnc]
 server_listen = 0.0.0.0
 server_proxyclient_address = \$my_ip
-novncproxy_base_url = http://$ELASTIC_IP:6080/vnc_auto.html
 EOF2
 ini_merge /etc/nova/nova-compute.conf root:nova <<EOF2
 [DEFAULT]

@@ -3,19 +3,19 @@
 # roles: controller
 # after: nova-controller
 # timeout: 1800
-# inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts, secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET
-# guarantees: neutron-api (:9696) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
+# inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts (VPC_DNS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET
+# guarantees: neutron-api (:9696; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
-require_vars PROVIDER_IF
+require_vars PROVIDER_IF VPC_DNS
 load_secrets NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET
 
 db_ensure neutron neutron NEUTRON_DBPASS
 os_admin
-os_register neutron network "OpenStack Networking" NEUTRON_PASS "http://$CONTROLLER_IP:9696"
+os_register neutron network "OpenStack Networking" NEUTRON_PASS :9696
 
 apt_install neutron-api neutron-rpc-server neutron-linuxbridge-agent neutron-l3-agent neutron-dhcp-agent \
     neutron-metadata-agent ebtables ipset
@@ -41,6 +41,8 @@ rpc_state_report_workers = 1
 connection = $(db_url neutron "$NEUTRON_DBPASS" neutron)
 EOF2
 ini_ks_auth "$conf" nova nova "$NOVA_PASS"
+# The nova notifier picks nova's endpoint by its own option (default public, the unreachable Elastic IP).
+ini_set "$conf" nova endpoint_type internal
 
 ml2=/etc/neutron/plugins/ml2/ml2_conf.ini
 ini_merge "$ml2" root:neutron <<EOF2
@@ -68,6 +70,9 @@ ini_merge /etc/neutron/dhcp_agent.ini root:neutron <<EOF2
 interface_driver = linuxbridge
 dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
 enable_isolated_metadata = true
+# A subnet created without --dns-nameserver gets dnsmasq as its resolver, which forwards to the VPC's resolver
+# (without this it forwards nowhere and instances resolve no name).
+dnsmasq_dns_servers = $VPC_DNS
 EOF2
 ini_merge /etc/neutron/metadata_agent.ini root:neutron <<EOF2
 [DEFAULT]
@@ -76,6 +81,12 @@ metadata_proxy_shared_secret = $METADATA_SECRET
 metadata_workers = 1
 EOF2
 uwsgi_processes /etc/neutron/neutron-api-uwsgi.ini 2
+# One request at a time per worker: neutron-api is eventlet-monkey-patched (/usr/bin/neutron-api imports
+# neutron.cmd.eventlet), and Debian's uwsgi runs 32 OS threads per worker (threads = 32). Green locks shared between
+# those threads wake a greenlet of another thread's hub: "greenlet.error: cannot switch to a different thread", and
+# the request that waited on it never answers (a router delete hung for minutes). neutron's own uwsgi example runs
+# one thread per process.
+ini_set /etc/neutron/neutron-api-uwsgi.ini uwsgi threads 1
 
 ip link set "$PROVIDER_IF" up
 as_service neutron neutron-db-manage --config-file "$conf" --config-file "$ml2" upgrade head >/dev/null ||

@@ -4,7 +4,7 @@
 # after: keystone
 # timeout: 1200
 # inputs: node facts (PUBLIC_IP), cluster facts (CONTROLLER_IP, ELASTIC_IP)
-# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL), sessions in memcached, ALLOWED_HOSTS = Elastic IP, management and public addresses
+# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL) and every service through its internal endpoint, sessions in memcached, ALLOWED_HOSTS = Elastic IP, management and public addresses
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -23,6 +23,9 @@ block=$(
 # BEGIN openstack-aws (managed by the horizon step; later assignments win)
 OPENSTACK_HOST = "$CONTROLLER_IP"
 OPENSTACK_KEYSTONE_URL = "http://%s:5000/v3" % OPENSTACK_HOST
+# Horizon runs inside the VPC: after login it must use the internal endpoints (the public ones name the Elastic
+# IP, which the controller cannot reach through the VPC).
+OPENSTACK_ENDPOINT_TYPE = "internalURL"
 ALLOWED_HOSTS = [$hosts]
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.MemcachedCache",

@@ -3,18 +3,18 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
-# inputs: node facts, cluster facts, secrets ADMIN_PASS CINDER_DBPASS CINDER_PASS RABBIT_PASS
-# guarantees: cinder-api (:8776) and cinder-scheduler; user cinder, service cinderv3 (volumev3), endpoints on CONTROLLER_IP; nova-api knows the region for cinder
+# inputs: node facts, cluster facts, secrets ADMIN_PASS CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS
+# guarantees: cinder-api (:8776) and cinder-scheduler; user cinder, service cinderv3 (volumev3), public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP; nova-api knows the region for cinder
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
-load_secrets CINDER_DBPASS CINDER_PASS RABBIT_PASS
+load_secrets CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS
 
 db_ensure cinder cinder CINDER_DBPASS
 os_admin
-os_register cinder volumev3 "OpenStack Block Storage" CINDER_PASS "http://$CONTROLLER_IP:8776/v3/%(project_id)s" cinderv3
+os_register cinder volumev3 "OpenStack Block Storage" CINDER_PASS ':8776/v3/%(project_id)s' cinderv3
 
 apt_install cinder-api cinder-scheduler
 cinder_conf_common

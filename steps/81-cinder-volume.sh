@@ -3,7 +3,7 @@
 # roles: block
 # after: cinder-controller
 # timeout: 1200
-# inputs: node facts (DATA_DISKS: the first device becomes the volume group), cluster facts, secrets CINDER_DBPASS CINDER_PASS RABBIT_PASS
+# inputs: node facts (DATA_DISKS: the first device becomes the volume group), cluster facts, secrets CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS
 # guarantees: LVM volume group cinder-volumes (thick volumes, lvm_type default) on the first data disk, an LVM filter accepting only that disk, tgt as the iSCSI target, cinder-volume (backend lvm) running and reported up
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -11,17 +11,21 @@ set -euo pipefail
 step_begin
 require_role block
 require_vars DATA_DISKS
-load_secrets CINDER_DBPASS CINDER_PASS RABBIT_PASS
+load_secrets CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS
 
 apt_install lvm2 tgt cinder-volume
 
 read -r -a disks <<<"$DATA_DISKS"
-disk=$(readlink -f "${disks[0]}")
-[[ -b "$disk" ]] || die "data disk ${disks[0]} is not a block device on this node (DATA_DISKS=$DATA_DISKS)"
+# DATA_DISKS names the disk by a stable path (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_<volume> on EC2):
+# NVMe kernel names are handed out in probe order and change between boots, so the filter below names that path
+# and never the kernel name it points to today.
+disk=${disks[0]}
+[[ -b "$disk" ]] || die "data disk $disk is not a block device on this node (DATA_DISKS=$DATA_DISKS)"
 vg=cinder-volumes
 
 # LVM scans only the Cinder disk: instances' volumes hold LVM signatures of their own, which the host must not
-# activate (the install guide's filter). The root disk is not on LVM on the Debian AMIs.
+# activate (the install guide's filter). The root disk is not on LVM on the Debian AMIs. LVM matches a filter
+# against every name of a device (its /dev/disk/by-id links included), so the stable path accepts it.
 filter="filter = [ \"a|^$disk\$|\", \"r|.*|\" ]"
 if ! grep -qF -- "$filter" /etc/lvm/lvm.conf; then
     tmp=$(mktemp)

@@ -4,7 +4,7 @@
 # after: keystone, swift-storage
 # timeout: 1200
 # inputs: node facts, cluster facts (OBJECT_IPS), artifacts swift-devices-<ip>, secrets ADMIN_PASS SWIFT_PASS SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX
-# guarantees: swift-proxy on :8080 with Keystone auth (operator roles admin, myrole, member); account/container/object rings over every object node's devices (one zone per node), published as artifacts <ring>.ring.gz; user swift, service object-store, endpoints on CONTROLLER_IP
+# guarantees: swift-proxy on :8080 with Keystone auth (operator roles admin, myrole, member); account/container/object rings over every object node's devices (one zone per node), published as artifacts <ring>.ring.gz; user swift, service object-store, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,8 +14,7 @@ require_vars OBJECT_IPS
 load_secrets SWIFT_PASS
 
 os_admin
-os_register swift object-store "OpenStack Object Storage" SWIFT_PASS \
-    "http://$CONTROLLER_IP:8080/v1/AUTH_%(project_id)s" swift "http://$CONTROLLER_IP:8080/v1"
+os_register swift object-store "OpenStack Object Storage" SWIFT_PASS ':8080/v1/AUTH_%(project_id)s' swift :8080/v1
 
 apt_install swift swift-proxy python3-swiftclient python3-keystonemiddleware
 swift_conf_common
@@ -37,8 +36,9 @@ use = egg:swift#keystoneauth
 operator_roles = admin,myrole,member
 [filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
-www_authenticate_uri = http://$CONTROLLER_IP:5000
-auth_url = http://$CONTROLLER_IP:5000
+www_authenticate_uri = $(public_url :5000)
+auth_url = $(internal_url :5000)
+interface = internal
 memcached_servers = $CONTROLLER_IP:11211
 auth_type = password
 project_domain_id = default

@@ -3,14 +3,14 @@
 # roles: controller
 # after: neutron-controller, neutron-compute
 # timeout: 1200
-# inputs: node facts (PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
-# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 and router "router" (project demo); the router's gateway port has PROVIDER_MAC; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS) persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
+# inputs: node facts (PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
+# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 (DNS server VPC_DNS) and router "router" (project demo); the router's gateway port has PROVIDER_MAC; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS) persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
-require_vars PROVIDER_IF PROVIDER_MAC PROVIDER_ENI_IP PUBLIC_IF PUBLIC_IP PUBLIC_GW PUBLIC_CIDR PROVIDER_CIDR
+require_vars PROVIDER_IF PROVIDER_MAC PROVIDER_ENI_IP PUBLIC_IF PUBLIC_IP PUBLIC_GW PUBLIC_CIDR PROVIDER_CIDR VPC_DNS
 PROBE_IP=${PROBE_IP:-198.51.100.10}
 PROVIDER_MAC=${PROVIDER_MAC,,}
 FLOATING_IPS=${FLOATING_IPS:-}
@@ -43,7 +43,14 @@ if [[ "$pool_have" != "$pool_want" ]]; then
 fi
 os_ensure selfservice network --project demo >/dev/null
 os_ensure selfservice-subnet subnet --project demo --network selfservice --subnet-range 172.16.1.0/24 \
-    --gateway 172.16.1.1 >/dev/null
+    --gateway 172.16.1.1 --dns-nameserver "$VPC_DNS" >/dev/null
+# Instances resolve through the VPC's resolver (DHCP hands it out); a subnet of an older install gets it too.
+if ! openstack subnet show selfservice-subnet -f json -c dns_nameservers |
+    jq -e --arg dns "$VPC_DNS" '.dns_nameservers | index($dns)' >/dev/null; then
+    openstack subnet set --dns-nameserver "$VPC_DNS" selfservice-subnet
+    mark_changed selfservice-subnet:dns
+    log "selfservice-subnet: DNS server $VPC_DNS"
+fi
 router_id=$(os_ensure router router --project demo)
 if ! openstack port list --router router --fixed-ip subnet=selfservice-subnet -f value -c ID | grep . >/dev/null; then
     openstack router add subnet router selfservice-subnet || die "cannot attach selfservice-subnet to the router"

@@ -3,15 +3,17 @@
 # roles: controller
 # after: network-fix, nova-discover, cinder-volume, swift-rings, horizon
 # timeout: 1800
-# inputs: node facts (optional FLOATING_IPS), cluster facts (TEST_IMAGE_URL, COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, optional PROBE_IP), secrets ADMIN_PASS DEMO_PASS
-# guarantees: one CHECK line per check (ok, fail, or skip with the reason): the install guide's verify operations, an instance on selfservice ACTIVE with an address that reaches PROBE_IP, the first of FLOATING_IPS associated with it and live on the router, a volume created and attached where the kernel allows; exit non-zero when any check fails
+# inputs: node facts (optional FLOATING_IPS), cluster facts (TEST_IMAGE_URL, COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, REGION, VPC_DNS, optional PROBE_IP, PROBE_NAME), secrets ADMIN_PASS DEMO_PASS
+# guarantees: one CHECK line per check (ok, fail, or skip with the reason): the install guide's verify operations, resource classes (osc-placement), DNS through the DHCP port's forwarder, 10 rounds of Neutron create/delete with no call over 60 s, an instance on selfservice ACTIVE with an address that reaches PROBE_IP and resolves PROBE_NAME, the first of FLOATING_IPS associated with it and live on the router, a volume created, attached and detached where the kernel allows (a leftover one in an error state re-created); exit non-zero when any check fails
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
-require_vars TEST_IMAGE_URL
+require_vars TEST_IMAGE_URL VPC_DNS REGION
 PROBE_IP=${PROBE_IP:-198.51.100.10}
+# A name the VPC resolver always answers (with or without internet access): the region's S3 endpoint.
+PROBE_NAME=${PROBE_NAME:-s3.$REGION.amazonaws.com}
 os_admin
 failed=0
 
@@ -46,6 +48,8 @@ check token-issue "openstack token issue (admin)" openstack token issue
 check demo-token-issue "openstack token issue (demo)" bash -c '. /root/demo-openrc && openstack token issue'
 check image-list "openstack image list" openstack image list
 check placement-status "placement-status upgrade check" upgrade_check placement-status upgrade check
+check resource-class-list "openstack resource class list (osc-placement): VCPU listed" \
+    bash -c "openstack resource class list -f value -c name | grep -x VCPU"
 check compute-service-list "nova-scheduler, nova-conductor and $n_compute nova-compute up" count_at_least \
     $((2 + n_compute)) bash -c "openstack compute service list -f value -c State | grep -x up"
 check hypervisor-list "$n_compute hypervisor(s)" count_at_least "$n_compute" openstack hypervisor list -f value -c ID
@@ -54,6 +58,10 @@ check network-agent-list "4 agents on the controller + 1 per compute node alive"
     bash -c "openstack network agent list -f value -c Alive | grep -x True"
 check volume-service-list "cinder-scheduler and $n_block cinder-volume up" count_at_least $((1 + n_block)) \
     bash -c "openstack volume service list -f value -c State | grep -x up"
+# 192.0.2.1 (TEST-NET-1) is nobody's: binding it works only with non-local bind, what lets services bound to the
+# management address start before DHCP has configured it (base).
+check nonlocal-bind "a socket binds an address this node does not hold (net.ipv4.ip_nonlocal_bind)" \
+    python3 -c 'import socket; socket.socket().bind(("192.0.2.1", 0))'
 check horizon-login-page "dashboard login page answers 200" \
     bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 http://$CONTROLLER_IP/auth/login/) == 200 ]]"
 
@@ -76,7 +84,8 @@ check swift-upload-download "64 KiB object uploaded, downloaded and compared" sw
 
 # --- test image, flavor, security group
 image_file=$OSA_STATE/test-image.img
-if [[ ! -s "$image_file" ]]; then
+# A local file (the rig's image, rebuilt when its builder changes) is copied every run; a download is kept.
+if [[ ! -s "$image_file" || "$TEST_IMAGE_URL" == file://* ]]; then
     curl -fsSL --max-time 300 -o "$image_file.tmp" "$TEST_IMAGE_URL" || die "cannot fetch the test image $TEST_IMAGE_URL"
     mv "$image_file.tmp" "$image_file"
 fi
@@ -88,10 +97,22 @@ if [[ "$(head -c 4 "$image_file" | od -An -c | tr -d ' ')" != "QFI373" ]]; then
     mv "$image_file.qcow2" "$image_file"
     log "test image converted to qcow2"
 fi
-if [[ -n "$(os_id image verify-image)" && "$(openstack image show verify-image -f value -c disk_format)" != qcow2 ]]; then
-    openstack image delete verify-image
-    mark_changed "image:verify-image"
-    log "old verify-image (not qcow2) deleted"
+# An uploaded verify-image that is not this file (not qcow2, or another checksum: a rebuilt test image) is replaced,
+# and so is the instance booted from it.
+if [[ -n "$(os_id image verify-image)" ]]; then
+    have=$(openstack image show verify-image -f json -c disk_format -c checksum |
+        jq -r '"\(.disk_format) \(.checksum)"')
+    want="qcow2 $(md5sum <"$image_file" | cut -d' ' -f1)"
+    if [[ "$have" != "$want" ]]; then
+        # shellcheck disable=SC1091
+        (
+            . /root/demo-openrc
+            if [[ -n "$(os_id server verify-instance)" ]]; then openstack server delete --wait verify-instance; fi
+        )
+        openstack image delete verify-image
+        mark_changed "image:verify-image"
+        log "old verify-image ($have) and its verify-instance deleted: the test image is now $want"
+    fi
 fi
 if [[ -z "$(os_id image verify-image)" ]]; then
     openstack image create verify-image --file "$image_file" --disk-format qcow2 --container-format bare \
@@ -150,18 +171,26 @@ check router-ping-probe "ip netns exec $ns ping $PROBE_IP" ip netns exec "$ns" p
 if [[ -n "$addr" ]]; then
     check router-ping-instance "ip netns exec $ns ping $addr" retry 30 5 ip netns exec "$ns" ping -c 1 -W 2 "$addr"
     console() { (. /root/demo-openrc && openstack console log show verify-instance 2>/dev/null) || true; }
-    if console | grep -a 'RIG-IMAGE' >/dev/null; then
-        probe_ok() { console | grep -a "probe $PROBE_IP ok" >/dev/null; }
-        retry 60 5 probe_ok || true
-        line=$(console | grep -a "probe $PROBE_IP" | tail -n1)
-        if [[ "$line" == *" ok"* ]]; then
-            check_line instance-ping-probe ok "console: $line"
+    console_has() { console | grep -aF "RIG-IMAGE: $1" >/dev/null; }
+    # console_check NAME WHAT: a check from the test image's last "RIG-IMAGE: WHAT ok|fail" line (waits 5 min for ok)
+    console_check() {
+        local line
+        retry 60 5 console_has "$2 ok" || true
+        line=$(console | grep -aF "RIG-IMAGE: $2 " | tail -n1)
+        if [[ "$line" == *"$2 ok"* ]]; then
+            check_line "$1" ok "console: $line"
         else
-            check_line instance-ping-probe fail "console: ${line:-no probe line}"
+            check_line "$1" fail "console: ${line:-no '$2' line}"
             failed=$((failed + 1))
         fi
+    }
+    if console_has ""; then
+        console_check instance-ping-probe "probe $PROBE_IP"
+        console_check instance-resolves-name "dns $PROBE_NAME"
     else
-        check_line instance-ping-probe skip "the image does not report to its console (not the rig's test image); use the router and floating IP checks"
+        why="the image does not report to its console (not the rig's test image)"
+        check_line instance-ping-probe skip "$why; use the router and floating IP checks"
+        check_line instance-resolves-name skip "$why; see dhcp-dns-forwarder, or nslookup $PROBE_NAME in the instance"
     fi
 fi
 
@@ -196,27 +225,132 @@ else
     check floating-ip-associated "$fip -> $addr (verify-instance): ACTIVE and on the router's gateway port" retry 30 2 fip_live
 fi
 
-# --- volume: create, attach (needs device-mapper on the block node and iscsi_tcp on the compute node)
-volume_path_ok() {
-    local vol_status
-    vol_status=$(openstack volume show verify-volume -f value -c status 2>/dev/null || true)
-    [[ -n "$vol_status" ]] || openstack volume create --size 1 verify-volume >/dev/null
+# --- DNS: dnsmasq of selfservice's DHCP port (the resolver of any subnet created without --dns-nameserver)
+# forwards to the VPC resolver (dnsmasq_dns_servers); asked from the DHCP namespace, as an instance would.
+dhcp_forwards() {
+    local net dhcp_ip
+    net=$(os_id network selfservice)
+    dhcp_ip=$(openstack port list --network selfservice --device-owner network:dhcp -f json |
+        jq -r '.[0]."Fixed IP Addresses"[0].ip_address // empty')
+    [[ -n "$dhcp_ip" ]] || { echo "selfservice has no DHCP port"; return 1; }
+    echo "dig @$dhcp_ip $PROBE_NAME:"
+    ip netns exec "qdhcp-$net" dig +short +time=3 +tries=2 "@$dhcp_ip" "$PROBE_NAME" A | grep -E '^[0-9.]+$'
+}
+apt_install bind9-dnsutils
+check dhcp-dns-forwarder "$PROBE_NAME resolved by the DHCP port's dnsmasq (forwarder $VPC_DNS)" retry 10 3 dhcp_forwards
+
+# --- Neutron's API under churn (issue 11: a router delete hung for minutes): as demo, 10 rounds of a network,
+# subnet, port and router with an interface, created and deleted; every call must answer within 60 s.
+neutron_churn() (
+    # shellcheck disable=SC1091
+    . /root/demo-openrc
+    timeout 1200 python3 - <<'PY'
+import os
+import signal
+import sys
+import time
+
+import openstack
+
+CALL_TIMEOUT = int(os.environ.get("OSA_CALL_TIMEOUT", "60"))
+conn = openstack.connect(api_timeout=CALL_TIMEOUT)
+stats = {"calls": 0, "slowest": (0.0, "")}
+
+
+def hung(signum, frame):
+    raise TimeoutError(f"no answer within {CALL_TIMEOUT} s")
+
+
+signal.signal(signal.SIGALRM, hung)
+
+
+def call(what, fn, *args, **kwargs):
+    t = time.monotonic()
+    signal.alarm(CALL_TIMEOUT)
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        sys.exit(f"{what}: {type(exc).__name__}: {exc}")
+    finally:
+        signal.alarm(0)
+        stats["calls"] += 1
+        stats["slowest"] = max(stats["slowest"], (time.monotonic() - t, what))
+
+
+t0 = time.monotonic()
+# leftovers of an interrupted run first
+for router in [r for r in conn.network.routers() if r.name.startswith("verify-churn-")]:
+    for port in conn.network.ports(device_id=router.id, device_owner="network:router_interface"):
+        call("remove a leftover interface", conn.network.remove_interface_from_router, router, port_id=port.id)
+    call("delete a leftover router", conn.network.delete_router, router)
+for net in [n for n in conn.network.networks() if n.name.startswith("verify-churn-")]:
+    for port in [p for p in conn.network.ports(network_id=net.id) if not p.device_owner.startswith("network:")]:
+        call("delete a leftover port", conn.network.delete_port, port)
+    call("delete a leftover network", conn.network.delete_network, net)
+for i in range(10):
+    name = f"verify-churn-{i}"
+    net = call(f"{name}: create network", conn.network.create_network, name=name)
+    subnet = call(f"{name}: create subnet", conn.network.create_subnet, network_id=net.id, ip_version=4,
+                  cidr=f"10.199.{i}.0/24", name=name)
+    port = call(f"{name}: create port", conn.network.create_port, network_id=net.id, name=name)
+    router = call(f"{name}: create router", conn.network.create_router, name=name)
+    call(f"{name}: add router interface", conn.network.add_interface_to_router, router, subnet_id=subnet.id)
+    call(f"{name}: remove router interface", conn.network.remove_interface_from_router, router, subnet_id=subnet.id)
+    call(f"{name}: delete router", conn.network.delete_router, router)
+    call(f"{name}: delete port", conn.network.delete_port, port)
+    call(f"{name}: delete network", conn.network.delete_network, net)
+took, what = stats["slowest"]
+print(f"10 rounds, {stats['calls']} calls in {time.monotonic() - t0:.0f} s; slowest {took:.1f} s ({what})")
+PY
+)
+if churn=$(neutron_churn 2>&1); then
+    check_line neutron-api-churn ok "as demo, each call < 60 s: $(tail -n1 <<<"$churn")"
+else
+    check_line neutron-api-churn fail "$(tail -n 3 <<<"$churn" | tr '\n' ' ')(see /var/log/neutron/neutron-api.log)"
+    failed=$((failed + 1))
+fi
+
+# --- volume: create, attach, detach (needs device-mapper on the block node and iscsi_tcp on the compute node).
+# Detach is the call Cinder accepts only as a service call (nova's service token with the service role).
+vol_status() { openstack volume show verify-volume -f value -c status 2>/dev/null || true; }
+# volume_usable: verify-volume exists and is available or in-use; one a failed run left in an error state (error,
+# error_deleting, error_attaching...) or stuck half-way is deleted and created again, so it never fails later runs.
+volume_usable() {
+    local st
+    st=$(vol_status)
+    if [[ -n "$st" && ! "$st" =~ ^(available|in-use|creating|attaching|detaching|reserved)$ ]]; then
+        log "verify-volume is '$st' from an earlier run: deleting it"
+        openstack volume set --state error verify-volume 2>/dev/null || true
+        openstack volume delete --force verify-volume || return 1
+        wait_for "verify-volume to be deleted" 300 bash -c '! openstack volume show verify-volume >/dev/null 2>&1'
+        mark_changed "volume:verify-volume"
+        st=""
+    fi
+    if [[ -z "$st" ]]; then
+        openstack volume create --size 1 verify-volume >/dev/null || return 1
+        mark_changed "volume:verify-volume"
+    fi
     wait_for "verify-volume to be available or in-use" 300 bash -c \
         "openstack volume show verify-volume -f value -c status | grep -Ex 'available|in-use|error'"
-    vol_status=$(openstack volume show verify-volume -f value -c status)
-    [[ "$vol_status" != error ]] || { echo "volume in error"; return 1; }
-    if [[ "$vol_status" == available ]]; then openstack server add volume "$server_id" verify-volume; fi
+    [[ "$(vol_status)" != error ]] || { echo "verify-volume went to error (see cinder-volume's log)"; return 1; }
+}
+volume_path_ok() {
+    volume_usable || return 1
+    if [[ "$(vol_status)" == available ]]; then openstack server add volume "$server_id" verify-volume; fi
     wait_for "verify-volume to be in-use" 300 bash -c \
         "openstack volume show verify-volume -f value -c status | grep -x in-use"
+    openstack server remove volume "$server_id" verify-volume
+    wait_for "verify-volume to be available again (detached)" 300 bash -c \
+        "openstack volume show verify-volume -f value -c status | grep -x available"
 }
 block_kernel=$(openstack volume service list --service cinder-volume -f value -c Host | head -n1)
 if [[ ! -e /dev/mapper/control ]] || ! { modinfo iscsi_tcp >/dev/null 2>&1 || [[ -d /sys/module/iscsi_tcp ]]; }; then
-    check_line volume-create-attach skip "this kernel lacks device-mapper (/dev/mapper/control) or iscsi_tcp: LVM volumes cannot be created or attached (cinder-volume on ${block_kernel:-?} is up; see volume-service-list)"
+    check_line volume-create-attach-detach skip "this kernel lacks device-mapper (/dev/mapper/control) or iscsi_tcp: LVM volumes cannot be created, attached or detached (cinder-volume on ${block_kernel:-?} is up; see volume-service-list)"
 elif [[ "$status" != ACTIVE ]]; then
-    check_line volume-create-attach fail "no ACTIVE instance to attach to"
+    check_line volume-create-attach-detach fail "no ACTIVE instance to attach to"
     failed=$((failed + 1))
 else
-    check volume-create-attach "1 GiB volume created and attached to verify-instance" volume_path_ok
+    check volume-create-attach-detach "1 GiB volume created, attached to verify-instance and detached" volume_path_ok
 fi
 
 ((failed == 0)) || die "$failed check(s) failed (CHECK lines above)"

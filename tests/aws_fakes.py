@@ -16,7 +16,11 @@ import botocore.client
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.moto_engine import route_operations
+
 FAKED = ("DescribeInstanceInformation", "ListCommandInvocations", "GetCommandInvocation")
+#: EC2's replace-root-volume API, which moto lacks.
+ROOT_VOLUME_OPERATIONS = ("CreateReplaceRootVolumeTask", "DescribeReplaceRootVolumeTasks")
 
 
 def throttling_error(operation: str) -> ClientError:
@@ -117,7 +121,8 @@ class FakeSsm:
         return {
             "CommandId": params["CommandId"], "InstanceId": params["InstanceId"],
             "Status": "Failed" if failed else "Success", "ResponseCode": outcome.exit_code if failed else 0,
-            "StandardOutputContent": outcome.stdout, "StandardErrorContent": outcome.stderr,
+            # SSM returns only the head of a long output (the agent's log streams hold all of it).
+            "StandardOutputContent": outcome.stdout[:24_000], "StandardErrorContent": outcome.stderr[:8_000],
         }  # fmt: skip
 
 
@@ -168,17 +173,7 @@ class FakeRootVolumes:
     describes: int = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeRootVolumes:
-        original = botocore.client.BaseClient._make_api_call
-        fake = self
-
-        def make_api_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if client.meta.service_model.service_name == "ec2" and operation in (
-                "CreateReplaceRootVolumeTask", "DescribeReplaceRootVolumeTasks",
-            ):  # fmt: skip
-                return getattr(fake, operation)(params)
-            return original(client, operation, params)
-
-        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
+        route_operations(monkeypatch.setattr, "ec2", ROOT_VOLUME_OPERATIONS, self)
         return self
 
     def CreateReplaceRootVolumeTask(self, params: dict[str, Any]) -> dict[str, Any]:

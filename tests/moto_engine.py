@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import boto3
+import botocore.client
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
@@ -31,6 +32,19 @@ REBUILD = "RebuildStateMachine"
 #: (object, attribute, value): what pytest's monkeypatch.setattr and tests/local's Patcher both take.
 SetAttr = Callable[[Any, str, Any], None]
 SetEnv = Callable[[str, str], None]
+
+
+def route_operations(setattr: SetAttr, service: str, operations: Collection[str], handler: Any) -> None:
+    """Answer `operations` of `service` with `handler`'s same-named methods (boto3 response shapes), before moto;
+    every other call goes on as before (to moto, or to an earlier route)."""
+    original = botocore.client.BaseClient._make_api_call
+
+    def make_api_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name == service and operation in operations:
+            return getattr(handler, operation)(params)
+        return original(client, operation, params)
+
+    setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
 
 
 def resolve(value: Any, refs: dict[str, str]) -> Any:

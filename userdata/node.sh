@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # First boot of every node (cloud-init runs this once). The stack prepends the variables below, per node:
 #   NODE_NAME ROLE PREFIX REGION CONTROLLER_IP ELASTIC_IP HOSTS_BLOCK COMPUTE_IPS BLOCK_IPS OBJECT_IPS
-#   PROVIDER_CIDR PROVIDER_GW SECRET_ARN ARTIFACT_BUCKET PACKAGES PROBE_IP NAT_FOR_SUBNET_A
+#   PROVIDER_CIDR PROVIDER_GW SECRET_ARN ARTIFACT_BUCKET PACKAGES PROBE_IP VPC_DNS PROBE_NAME NAT_FOR_SUBNET_A
+#   [SSM_AGENT_URL]
 # It writes the node facts the steps read, pins interface names to ENI roles by MAC, installs the SSM agent and
 # prefetches the role's packages; cloud-init then reboots once so the pinned names and networkd config apply.
 set -euo pipefail
 exec > >(tee -a /var/log/openstack-aws-userdata.log) 2>&1
 : "${NODE_NAME:?}" "${ROLE:?}" "${PREFIX:?}" "${REGION:?}" "${CONTROLLER_IP:?}" "${ELASTIC_IP:?}" "${HOSTS_BLOCK:?}"
 : "${COMPUTE_IPS=}" "${BLOCK_IPS=}" "${OBJECT_IPS=}" "${PROVIDER_CIDR:?}" "${PROVIDER_GW:?}" "${SECRET_ARN:?}"
-: "${ARTIFACT_BUCKET:?}" "${PACKAGES=}" "${PROBE_IP:?}" "${NAT_FOR_SUBNET_A:=false}"
+: "${ARTIFACT_BUCKET:?}" "${PACKAGES=}" "${PROBE_IP:?}" "${VPC_DNS:?}" "${PROBE_NAME=}" "${NAT_FOR_SUBNET_A:=false}"
 FACTS=/etc/openstack-aws
 # Pinned names the kernel never hands out, so a rename can never collide with an ensN/ethN it assigns.
 declare -A PINNED=([0]=mgmt0 [1]=prov0 [2]=pub0)
@@ -21,6 +22,21 @@ manage_etc_hosts: false
 EOF
 sed -i '/# openstack-aws begin/,/# openstack-aws end/d' /etc/hosts
 printf '# openstack-aws begin\n%b# openstack-aws end\n' "$HOSTS_BLOCK" >> /etc/hosts
+
+export DEBIAN_FRONTEND=noninteractive
+# The AMI's unattended-upgrades and apt timers may hold apt's and dpkg's locks for minutes: wait for them.
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+# retry TRIES PAUSE WHAT COMMAND...: bounded retries, each failure logged with what is awaited.
+retry() {
+  local tries=$1 pause=$2 what=$3 attempt
+  shift 3
+  for ((attempt = 1; attempt <= tries; attempt++)); do
+    "$@" && return 0
+    echo "$what: attempt $attempt of $tries failed"
+    if ((attempt < tries)); then sleep "$pause"; fi
+  done
+  return 1
+}
 
 imds_token=$(curl -sfX PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 600')
 imds() { curl -sf -H "X-aws-ec2-metadata-token: $imds_token" "http://169.254.169.254/latest/meta-data/$1"; }
@@ -52,7 +68,8 @@ PROVIDER_MAC=$mac
 PROVIDER_ENI_IP=$address
 FLOATING_IPS=\"$(tail -n +2 <<<"$addresses" | paste -sd ' ')\""
        # The provider interface carries Neutron's bridge: up, no address of its own.
-       printf '[Match]\nName=%s\n[Link]\nRequiredForOnline=no\n[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n' "$name" > /etc/systemd/network/05-osa-prov0.network ;;
+       # KeepMaster: Neutron enslaves it to its provider bridge; a networkd restart must not take it back out.
+       printf '[Match]\nName=%s\n[Link]\nRequiredForOnline=no\n[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\nKeepMaster=yes\n' "$name" > /etc/systemd/network/05-osa-prov0.network ;;
     2) facts+="
 PUBLIC_IF=$name
 PUBLIC_MAC=$mac
@@ -65,14 +82,15 @@ PUBLIC_GW=$gateway"
   esac
 done
 
-# Data disks: every disk but the one holding /, by stable id (NVMe names are not stable across boots).
-root_disk=$(lsblk -no PKNAME "$(findmnt -no SOURCE /)")
-data_disks=""
-for disk in $(lsblk -dnpo NAME,TYPE | awk '$2 == "disk" {print $1}'); do
-  [[ $disk == "/dev/$root_disk" ]] && continue
-  serial=$(lsblk -dno SERIAL "$disk" | tr -d ' ')
-  data_disks+="${data_disks:+ }/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_$serial"
-done
+# Data disks: every EBS volume but the one holding /, by stable id (NVMe names are not stable across boots), in
+# the kernel's order. / may be on no disk at all (the rig's containers boot from an overlay).
+root_disk=$(lsblk -no PKNAME "$(findmnt -no SOURCE /)" 2>/dev/null || true)
+data_disks=$(for link in /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_*; do
+  # udev also links each partition (-partN) and, on newer systemd, the namespace (_N)
+  [[ -e $link && ! $link =~ (-part[0-9]+|_[0-9]+)$ ]] || continue
+  disk=$(readlink -f "$link")
+  if [[ $disk != "/dev/$root_disk" ]]; then printf '%s %s\n' "$disk" "$link"; fi
+done | sort -V | cut -d' ' -f2 | paste -sd' ')
 
 printf '%s\nDATA_DISKS="%s"\n' "$facts" "$data_disks" > "$FACTS/node.env"
 cat > "$FACTS/cluster.env" <<EOF
@@ -90,6 +108,8 @@ ARTIFACT_STORE=s3://$ARTIFACT_BUCKET/artifacts
 TEST_IMAGE_URL=https://download.cirros-cloud.net/0.6.2/cirros-0.6.2-x86_64-disk.img
 APT_PROXY=
 PROBE_IP=$PROBE_IP
+VPC_DNS=$VPC_DNS
+PROBE_NAME=$PROBE_NAME
 EOF
 chmod 0644 "$FACTS"/*.env
 
@@ -97,6 +117,9 @@ chmod 0644 "$FACTS"/*.env
 echo 'network: {config: disabled}' > /etc/cloud/cloud.cfg.d/99-custom-networking.cfg
 rm -f /etc/netplan/50-cloud-init.yaml /etc/network/interfaces.d/50-cloud-init
 systemctl enable systemd-networkd
+# The network fix adds routes and rules of its own (table 200, iif pub0): a networkd restart must leave them.
+mkdir -p /etc/systemd/networkd.conf.d
+printf '[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n' > /etc/systemd/networkd.conf.d/10-osa.conf
 
 if [[ $ROLE == controller && $NAT_FOR_SUBNET_A == true ]]; then
   # management_egress=none: the controller is subnet A's way out, through its public ENI.
@@ -104,25 +127,64 @@ if [[ $ROLE == controller && $NAT_FOR_SUBNET_A == true ]]; then
   printf '[Route]\nGateway=%s\nMetric=50\n' "$(awk -F= '$1=="PUBLIC_GW"{print $2}' "$FACTS/node.env")" \
     > /etc/systemd/network/05-osa-pub0.network.d/10-default-route.conf
   echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/60-osa-nat.conf
-  DEBIAN_FRONTEND=noninteractive apt-get install -y iptables-persistent
-  iptables -t nat -C POSTROUTING -o pub0 -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING -o pub0 -j MASQUERADE
-  iptables-save > /etc/iptables/rules.v4
+  # No package can be installed yet (nothing has egress before this NAT exists): nft is in the AMI, and a table
+  # of its own leaves iptables' nat table to the network fix (its floating IPs' exemption). Applied from the
+  # reboot on, when pub0 exists.
+  cat > "$FACTS/subnet-a-nat.nft" <<NFT
+table ip osa_subnet_a_nat
+delete table ip osa_subnet_a_nat
+table ip osa_subnet_a_nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat + 10; policy accept;
+    oifname "pub0" ip saddr $(awk -F= '$1=="MGMT_CIDR"{print $2}' "$FACTS/node.env") masquerade
+  }
+}
+NFT
+  cat > /etc/systemd/system/openstack-aws-subnet-a-nat.service <<UNIT
+[Unit]
+Description=openstack-aws: subnet A's NAT through pub0 (management_egress=none)
+Before=network-pre.target
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f $FACTS/subnet-a-nat.nft
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl enable openstack-aws-subnet-a-nat.service
 fi
 
 # Debian's AMIs have no SSM agent: install it from the region's official bucket, retrying while egress comes up.
-agent_url="https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/latest/debian_amd64/amazon-ssm-agent.deb"
-for attempt in 1 2 3 4 5 6 7 8 9 10; do
-  curl -sfo /tmp/amazon-ssm-agent.deb "$agent_url" && break
-  echo "SSM agent download failed (attempt $attempt); retrying in 30 s"; sleep 30
-done
-dpkg -i /tmp/amazon-ssm-agent.deb
-# Online only after the reboot below: a step sent now would be cut off by it (the install waits for Online).
+# SSM_AGENT_URL is set only by the QEMU boot proof (its stand-in package); EC2 uses the region's bucket.
+agent_url=${SSM_AGENT_URL:-"https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/latest/debian_amd64/amazon-ssm-agent.deb"}
+# (S3 is reachable without NAT, through the VPC's gateway endpoint.)
+retry 20 30 "SSM agent download from $agent_url" curl -sfo /tmp/amazon-ssm-agent.deb "$agent_url" \
+  || { echo "no SSM agent: this node can never come Online; check the subnet's route to S3"; exit 1; }
+# The package starts the agent at once, and "Online" would let the install send steps into the prefetch and
+# the reboot. It may start only once this script has finished: from the reboot on.
+mkdir -p /etc/systemd/system/amazon-ssm-agent.service.d
+printf '[Unit]\nConditionPathExists=%s\n' "$FACTS/userdata.done" \
+  > /etc/systemd/system/amazon-ssm-agent.service.d/10-osa-after-userdata.conf
+systemctl daemon-reload
+# apt, not dpkg -i: it waits for the dpkg lock.
+retry 3 30 "SSM agent install" apt_get install -y /tmp/amazon-ssm-agent.deb
 systemctl enable amazon-ssm-agent
-systemctl stop amazon-ssm-agent
 
 # Prefetch only (download, no install): the install steps then do not wait on the network.
-export DEBIAN_FRONTEND=noninteractive
-for attempt in 1 2 3 4 5; do apt-get update && break; sleep 30; done
+update_tries=5
+if [[ $NAT_FOR_SUBNET_A == true && $ROLE == controller ]]; then
+  update_tries=1
+  echo "management_egress=none: this node is subnet A's NAT, with egress only from its reboot on"
+elif [[ $NAT_FOR_SUBNET_A == true ]]; then
+  update_tries=40
+  echo "management_egress=none: apt waits up to 20 min for egress through the controller's NAT (up once it rebooted)"
+fi
+retry "$update_tries" 30 "apt-get update (egress)" apt_get update || echo "no egress for apt yet"
 read -ra packages <<< "$PACKAGES"
-apt-get install -y --download-only "${packages[@]}" || echo "prefetch incomplete; the install steps will download the rest"
+retry 3 30 "prefetch" apt_get install -y --download-only "${packages[@]}" \
+  || echo "prefetch incomplete; the install steps will download the rest"
+touch "$FACTS/userdata.done"
 echo "userdata done for $NODE_NAME ($ROLE); rebooting to apply pinned interface names"

@@ -1,7 +1,9 @@
 """Restoring nodes' root volumes to their launch state (EC2 CreateReplaceRootVolumeTask), for the nightly rebuild.
 
 Without an ImageId or SnapshotId, EC2 restores the volume from the snapshot the instance launched from: the node
-boots as on its first day, cloud-init runs the userdata again, and the replaced volume is deleted.
+boots as on its first day, cloud-init runs the userdata again, and the replaced volume is deleted. With an ImageId
+(config `ami_id`, an AMI upgrade) the new root volume comes from that AMI instead: the same first boot, a newer
+Debian, and the instance, its ENIs and data disks stay.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ def client_token(execution_id: str, instance_id: str) -> str:
     return hashlib.sha256(f"{execution_id}/{instance_id}".encode()).hexdigest()[:64]
 
 
-def start_replacements(ec2: Any, instances: dict[str, str], execution_id: str, project: str) -> dict[str, str]:
-    """instance ID -> replace-root-volume task ID, one task per node."""
+def start_replacements(
+    ec2: Any, instances: dict[str, str], execution_id: str, project: str, image_id: str = ""
+) -> dict[str, str]:
+    """instance ID -> replace-root-volume task ID, one task per node; image_id empty: the launch state."""
     tasks: dict[str, str] = {}
+    image = {"ImageId": image_id} if image_id else {}
     for instance_id, node in sorted(instances.items()):
         response = ec2.create_replace_root_volume_task(
+            **image,
             InstanceId=instance_id,
             ClientToken=client_token(execution_id, instance_id),
             DeleteReplacedRootVolume=True,

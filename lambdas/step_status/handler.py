@@ -18,7 +18,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ref = parse(CommandRef, event)
     metrics.add_dimension(name="step", value=ref.step)
     try:
-        status = poll(client("ssm"), ref)
+        status = poll(client("ssm"), ref, client("logs"))
     except StepFailed:
         metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
         raise

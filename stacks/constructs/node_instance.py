@@ -30,6 +30,9 @@ class EniSpec:
     private_ip: str
     source_dest_check: bool = True
     secondary_ips: tuple[str, ...] = ()  # the floating IP pool on the controller's provider ENI
+    #: The pool's ENI always lists its addresses, even with an empty pool: switching between PrivateIpAddress and
+    #: PrivateIpAddresses when floating_ips reaches or leaves 0 would replace the ENI and with it the controller.
+    holds_pool: bool = False
     extra_security_group_ids: tuple[str, ...] = ()
 
 
@@ -59,18 +62,19 @@ class NodeInstance(Construct):
                 for ip in spec.secondary_ips
             ]
             # With secondary addresses, the list names the primary (PrivateIpAddress would be a second source of it).
+            listed = bool(addresses) or spec.holds_pool
             eni = ec2.CfnNetworkInterface(
                 self,
                 f"Eni{spec.device_index}",
                 subnet_id=spec.subnet_id,
-                private_ip_address=None if addresses else spec.private_ip,
+                private_ip_address=None if listed else spec.private_ip,
                 private_ip_addresses=[
                     ec2.CfnNetworkInterface.PrivateIpAddressSpecificationProperty(
                         private_ip_address=spec.private_ip, primary=True
                     ),
                     *addresses,
                 ]
-                if addresses
+                if listed
                 else None,
                 group_set=[security_group_id, *spec.extra_security_group_ids],
                 source_dest_check=spec.source_dest_check,

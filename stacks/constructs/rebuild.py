@@ -64,10 +64,11 @@ class NightlyRebuild(Construct):
         steps: list[Step],
         functions: RebuildFunctions,
         install: sfn.IStateMachine,
+        image_id: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.prefix, self.nodes, self.functions = prefix, nodes, functions
+        self.prefix, self.nodes, self.functions, self.image_id = prefix, nodes, functions, image_id
         self.machine_name = f"{prefix}-rebuild"
         self.documents = StepDocuments(self, "Documents", prefix=prefix, steps=steps)
         functions.send.add_to_role_policy(
@@ -99,6 +100,14 @@ class NightlyRebuild(Construct):
                 resources=[stack.format_arn(service="ec2", resource="replace-root-volume-task", resource_name="*")],
             )
         )
+        if image_id:
+            # An AMI upgrade names the image: public AMIs live in no account, hence the empty account field.
+            self.replace.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["ec2:CreateReplaceRootVolumeTask"],
+                    resources=[stack.format_arn(service="ec2", account="", resource="image", resource_name=image_id)],
+                )
+            )
         self.replace_status.function.add_to_role_policy(
             iam.PolicyStatement(actions=["ec2:DescribeReplaceRootVolumeTasks"], resources=["*"])
         )
@@ -130,7 +139,8 @@ class NightlyRebuild(Construct):
         discover = discover_nodes(self, fn.discover, project=self.prefix, nodes=self.nodes)
         replace = invoke(
             self, "Replace", self.replace.function, state_name="Restore root volumes", result_path="$.replace",
-            payload={"instances.$": "$.nodes.names", "execution_id.$": "$$.Execution.Id", "project": self.prefix},
+            payload={"instances.$": "$.nodes.names", "execution_id.$": "$$.Execution.Id", "project": self.prefix,
+                     "image_id": self.image_id},
         )  # fmt: skip
         replace_wait = sfn.Wait(self, "ReplaceWait", state_name="Wait for root volumes",
                                 time=sfn.WaitTime.duration(ROOT_VOLUME_POLL))  # fmt: skip

@@ -10,6 +10,9 @@ OSA_LIB_COMMON=1
 OSA_ETC=/etc/openstack-aws
 OSA_STATE=/var/lib/openstack-aws
 OSA_RUN=/run/openstack-aws
+OSA_POLICY_RC=/usr/sbin/policy-rc.d
+OSA_POLICY_RC_TAG="# openstack-aws apt_install, pid"
+OSA_APT_LOG=/var/log/openstack-aws-apt.log
 
 # ---------------------------------------------------------------------------------------------------- logging
 _osa_step_name() {
@@ -47,7 +50,7 @@ _osa_on_error() {
 _osa_on_exit() {
     local rc=$?
     rm -f "$OSA_RUN/secrets.$$.json" 2>/dev/null || true
-    if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then rm -f "$OSA_POLICY_RC"; fi
     if ((rc == 0)); then
         log "done in $((SECONDS - OSA_T0))s; $(_osa_changes)"
     fi
@@ -68,6 +71,7 @@ step_begin() {
     load_facts
     mkdir -p "$OSA_STATE" "$OSA_RUN"
     chmod 700 "$OSA_RUN"
+    policy_rc_clean
     log "starting on ${NODE_NAME:-$(hostname)} (role ${ROLE:-?})"
 }
 
@@ -81,7 +85,30 @@ load_facts() {
         . "$f"
         set +a
     done
+    # Optional, never on AWS: replacements for cluster facts where a site has other services (the rig's secrets
+    # file, artifact folder, test image, apt proxy; see steps/README.md).
+    if [[ -r "$OSA_ETC/override.env" ]]; then
+        set -a
+        # shellcheck disable=SC1091
+        . "$OSA_ETC/override.env"
+        set +a
+    fi
+    # VPC_DNS came with a later release than the userdata of nodes deployed before it: derive it as userdata does,
+    # so updated steps run on such nodes without a rebuild.
+    if [[ -z ${VPC_DNS:-} && -n ${MGMT_MAC:-} ]]; then
+        VPC_DNS=$(vpc_dns_from_imds) || VPC_DNS=""
+        export VPC_DNS
+    fi
     require_vars ROLE NODE_NAME MGMT_IF MGMT_IP CONTROLLER_IP SECRET_SOURCE ARTIFACT_STORE
+}
+
+# vpc_dns_from_imds: the VPC resolver (the VPC range's base + 2) from IMDSv2, as userdata computes VPC_DNS.
+vpc_dns_from_imds() {
+    local imds=http://169.254.169.254/latest token cidr
+    token=$(curl -sf --max-time 5 -X PUT "$imds/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
+    cidr=$(curl -sf --max-time 5 -H "X-aws-ec2-metadata-token: $token" \
+        "$imds/meta-data/network/interfaces/macs/$MGMT_MAC/vpc-ipv4-cidr-block") || return 1
+    python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1])[2])' "$cidr"
 }
 
 # require_vars NAME...: die naming every fact that is missing or empty.
@@ -169,12 +196,21 @@ _osa_sum() { if [[ -e "$1" ]]; then sha256sum "$1" | cut -d' ' -f1; else echo no
 # ini_merge FILE [OWNER:GROUP]: merge the INI text on stdin into FILE (crudini --merge; values never appear on
 # a command line). Records whether the file changed, for svc_apply: so never call it (or write_file) at the end
 # of a pipe, which would run it in a subshell and lose the record; use a heredoc or < <(...).
+# With OWNER:GROUP the file is a service's configuration, which holds passwords: others may not read it (packages
+# ship some, e.g. Swift's, world-readable).
 ini_merge() {
     local file=$1 owner=${2:-} before
     before=$(_osa_sum "$file")
     [[ -e "$file" ]] || install -m 0640 /dev/null "$file"
     crudini --merge "$file" || die "crudini could not merge settings into $file"
-    [[ -z "$owner" ]] || chown "$owner" "$file"
+    if [[ -n "$owner" ]]; then
+        chown "$owner" "$file"
+        if [[ -n "$(find "$file" -maxdepth 0 -perm /o=rwx)" ]]; then
+            chmod o-rwx "$file"
+            mark_changed "$file:mode"
+            log "$file: no access for others"
+        fi
+    fi
     [[ "$(_osa_sum "$file")" == "$before" ]] || { mark_changed "$file"; log "configured $file"; }
 }
 
@@ -244,6 +280,16 @@ set_line() {
     fi
     mark_changed "$file"
     log "set '$line' in $file"
+}
+
+# sysctl_on FILE KEY...: the kernel settings = 1, now and at every boot (FILE under /etc/sysctl.d).
+sysctl_on() {
+    local file=$1 key
+    shift
+    write_file "$file" 0644 < <(printf '%s = 1\n' "$@")
+    for key in "$@"; do
+        [[ "$(sysctl -n "$key")" == 1 ]] || sysctl -q -w "$key=1" || die "cannot set $key"
+    done
 }
 
 # ---------------------------------------------------------------------------------------------------- services
@@ -379,6 +425,35 @@ _osa_apt_proxy() {
     fi
 }
 
+# Another apt or dpkg (unattended-upgrades, a step on the same node) holds the lock: wait for it, do not fail.
+OSA_APT_LOCK=(-o DPkg::Lock::Timeout=600)
+
+# policy_rc_clean: remove a policy-rc.d that an apt_install of a killed run left behind (it would keep every later
+# package's invoke-rc.d from starting or restarting a daemon). Only ours, and only when its writer is gone: a
+# policy-rc.d without our tag, or one of a step still running, stays.
+policy_rc_clean() {
+    local pid
+    [[ -e "$OSA_POLICY_RC" ]] || return 0
+    pid=$(sed -n "s/^$OSA_POLICY_RC_TAG \([0-9]*\)\$/\1/p" "$OSA_POLICY_RC" 2>/dev/null | head -n1)
+    [[ -n "$pid" ]] || return 0
+    if [[ "$pid" != "$$" ]] && ! kill -0 "$pid" 2>/dev/null; then
+        rm -f "$OSA_POLICY_RC"
+        warn "removed $OSA_POLICY_RC left by an interrupted run (pid $pid)"
+    fi
+}
+
+# dpkg_recover: finish what an interrupted dpkg left half-done (a step killed mid-install); apt refuses to install
+# anything until "dpkg --configure -a" has run. Called with apt_install's policy-rc.d and debconf answers in place.
+dpkg_recover() {
+    if [[ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" || -n "$(dpkg --audit 2>/dev/null)" ]]; then
+        warn "dpkg was interrupted: running dpkg --configure -a"
+        # dpkg itself does not wait for its lock: retry while another dpkg holds it.
+        retry 20 15 dpkg --configure -a --force-confdef --force-confold >>"$OSA_APT_LOG" 2>&1 ||
+            die "dpkg --configure -a failed: see $OSA_APT_LOG"
+        mark_changed dpkg-recovered
+    fi
+}
+
 _osa_installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep '^install ok installed$' >/dev/null; }
 
 # apt_install PACKAGE...: install what is missing, non-interactively, with the debconf answers above; services
@@ -389,27 +464,30 @@ apt_install() {
     ((${#missing[@]})) || return 0
     _osa_apt_proxy
     _osa_debconf_answers | debconf-set-selections
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
+    policy_rc_clean
+    if [[ ! -e "$OSA_POLICY_RC" ]]; then
+        printf '#!/bin/sh\n%s %s\nexit 101\n' "$OSA_POLICY_RC_TAG" "$$" >"$OSA_POLICY_RC"
+        chmod 755 "$OSA_POLICY_RC"
         OSA_POLICY_RC_MADE=1
     fi
+    dpkg_recover
     log "installing ${missing[*]}"
     local lists_age=999999
     [[ -d /var/lib/apt/lists/partial ]] &&
         lists_age=$(($(date +%s) - $(stat -c %Y /var/lib/apt/lists/partial)))
     if ((lists_age > 3600)) || ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
         # A stalled mirror or proxy can hang update past any HTTP timeout: a hard limit turns that into a retry.
-        retry 3 10 timeout 300 apt-get update -q -o Acquire::http::Timeout=60 || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
+        retry 3 10 timeout 300 apt-get update -q -o Acquire::http::Timeout=60 "${OSA_APT_LOCK[@]}" || die "apt-get update failed: check the node's route to the Debian mirror (or APT_PROXY)"
     fi
-    local apt_log=/var/log/openstack-aws-apt.log
-    if ! retry 3 10 apt-get install -y -q -o Dpkg::Use-Pty=0 -o Acquire::http::Timeout=60 -o Dpkg::Options::=--force-confdef \
+    local apt_log=$OSA_APT_LOG
+    if ! retry 3 10 apt-get install -y -q -o Dpkg::Use-Pty=0 -o Acquire::http::Timeout=60 "${OSA_APT_LOCK[@]}" \
+        -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1; then
         tail -n 40 "$apt_log" >&2
         die "apt-get install ${missing[*]} failed: see the apt output above (full log: $apt_log)"
     fi
     if [[ -n "${OSA_POLICY_RC_MADE:-}" ]]; then
-        rm -f /usr/sbin/policy-rc.d
+        rm -f "$OSA_POLICY_RC"
         OSA_POLICY_RC_MADE=
     fi
     mark_changed packages

@@ -10,24 +10,38 @@ OS_REGION=RegionOne
 # mysql_root: the MariaDB client as root through the unix socket (Debian's root@localhost uses unix_socket).
 mysql_root() { mysql --protocol=socket -uroot "$@"; }
 
-# db_ensure DATABASE USER PASSWORD_SECRET: database and user with all privileges, from localhost and the network.
-# The password travels on stdin to the client, never in arguments. Nothing changes when they already exist.
+# db_ensure DATABASE USER PASSWORD_SECRET: database and user with all privileges, from localhost and the network,
+# and the secret's current password. Converges from any partial state: a run killed between CREATE USER and
+# GRANT gets its grants, a password changed in the secret is applied (ALTER USER). The password travels on stdin
+# to the client, never in arguments. Nothing changes when all of it is already so.
 db_ensure() {
-    local db=$1 user=$2 pass
+    local db=$1 user=$2 pass state
     pass=$(secret "$3") || exit 1
-    if [[ -n "$(mysql_root -N -e "SELECT 1 FROM mysql.user WHERE user='$user' LIMIT 1")" ]] &&
-        [[ -n "$(mysql_root -N -e "SHOW DATABASES LIKE '$db'")" ]]; then
-        return 0
-    fi
+    # Three counts: the database (1), the user's hosts that have this password (2), the hosts with full grants (2).
+    state=$(mysql_root -N <<SQL
+SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '$db'),
+       (SELECT COUNT(*) FROM mysql.user WHERE User = '$user' AND Host IN ('localhost', '%')
+            AND authentication_string = PASSWORD('$pass')),
+       (SELECT COUNT(*) FROM mysql.db WHERE User = '$user' AND Host IN ('localhost', '%') AND Db = '$db'
+            AND Select_priv = 'Y' AND Insert_priv = 'Y' AND Update_priv = 'Y' AND Delete_priv = 'Y'
+            AND Create_priv = 'Y' AND Drop_priv = 'Y' AND Index_priv = 'Y' AND Alter_priv = 'Y'
+            AND References_priv = 'Y' AND Create_view_priv = 'Y' AND Trigger_priv = 'Y');
+SQL
+    ) || die "cannot query MariaDB for database $db / user $user"
+    read -r -a state <<<"$state"
+    [[ "${state[*]}" == "1 2 2" ]] && return 0
     mysql_root <<SQL || die "could not create database $db / user $user in MariaDB"
 CREATE DATABASE IF NOT EXISTS \`$db\`;
 CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$pass';
 CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$pass';
+ALTER USER '$user'@'localhost' IDENTIFIED BY '$pass';
+ALTER USER '$user'@'%' IDENTIFIED BY '$pass';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'%';
 SQL
     mark_changed "database:$db"
-    log "database $db and user $user created"
+    log "database $db and user $user ensured (before: database ${state[0]}, the secret's password on ${state[1]} of 2" \
+        "hosts, grants on ${state[2]} of 2)"
 }
 
 # db_url USER PASSWORD DATABASE: the SQLAlchemy URL on the controller's management address.
@@ -44,11 +58,20 @@ as_service() {
 # rabbit_url: oslo.messaging transport URL (needs RABBIT_PASS loaded with load_secrets).
 rabbit_url() { printf 'rabbit://openstack:%s@%s:5672/' "$RABBIT_PASS" "$CONTROLLER_IP"; }
 
+# Endpoint URLs: public ones name the Elastic IP (what a client in allowed_cidr reaches), internal/admin ones the
+# controller's management address (what everything inside the VPC uses: no node reaches its own Elastic IP).
+# PUBLIC_SCHEME is the one place the public side's scheme lives (TLS will change it there).
+public_url() { printf '%s://%s%s' "${PUBLIC_SCHEME:-http}" "$ELASTIC_IP" "$1"; }   # public_url :5000/v3/
+internal_url() { printf 'http://%s%s' "$CONTROLLER_IP" "$1"; }                      # internal_url :9292
+
 # ini_ks_auth FILE SECTION USER PASSWORD: a keystoneauth "password" block (placement, neutron, nova sections...).
+# valid_interfaces = internal: the service finds its peers' internal endpoints in the catalog, never the public
+# ones (the Elastic IP is unreachable from inside the VPC).
 ini_ks_auth() {
     ini_merge "$1" <<EOF
 [$2]
-auth_url = http://$CONTROLLER_IP:5000/v3
+auth_url = $(internal_url :5000/v3)
+valid_interfaces = internal
 auth_type = password
 project_domain_name = Default
 user_domain_name = Default
@@ -64,10 +87,20 @@ ini_authtoken() {
     ini_ks_auth "$1" keystone_authtoken "$2" "$3"
     ini_merge "$1" <<EOF
 [keystone_authtoken]
-www_authenticate_uri = http://$CONTROLLER_IP:5000
+www_authenticate_uri = $(public_url :5000)
+interface = internal
 memcached_servers = $CONTROLLER_IP:11211
-service_token_roles_required = false
+service_token_roles = service
+service_token_roles_required = true
 EOF
+}
+
+# ini_service_user FILE USER PASSWORD: send a service token with every call made for a user (nova to cinder,
+# cinder to nova...), which the receiver accepts only from a user with the service role (OSSA-2023-003: Cinder
+# refuses a detach that is not a service call).
+ini_service_user() {
+    ini_ks_auth "$1" service_user "$2" "$3"
+    ini_set "$1" service_user send_service_user_token true
 }
 
 # ini_common FILE: transport URL and auth strategy, the lines every service shares.
@@ -166,21 +199,26 @@ os_ensure_endpoint() {
         log "endpoint $type $iface $url created"
     elif [[ "$have" != "$url" ]]; then
         openstack endpoint set --url "$url" "$id" || die "cannot update endpoint $id"
-        log "endpoint $type $iface corrected to $url"
+        mark_changed "endpoint:$type:$iface"
+        log "endpoint $type $iface corrected from $have to $url"
     fi
 }
 
-# os_register USER TYPE DESCRIPTION PASSWORD_SECRET URL [SERVICE_NAME [ADMIN_URL]]: the service user (admin in
-# project service), the service (named like the user unless given) and its three endpoints on the management
-# address (only Keystone's public endpoint names the Elastic IP).
+# os_register USER TYPE DESCRIPTION PASSWORD_SECRET PORT_PATH [SERVICE_NAME [ADMIN_PORT_PATH]]: the service user
+# (admin and service in project service: the services require the service role in service tokens), the service (named like the user unless given) and its endpoints: public on the
+# Elastic IP, internal and admin on the management address (PORT_PATH like ":9292" or ":8774/v2.1"). An endpoint
+# of an older install with another URL is corrected.
 os_register() {
-    local user=$1 type=$2 desc=$3 pass=$4 url=$5 name=${6:-$1} admin_url=${7:-$5}
+    local user=$1 type=$2 desc=$3 pass=$4 path=$5 name=${6:-$1} admin_path=${7:-$5}
+    require_vars ELASTIC_IP
     os_ensure_user "$user" "$pass"
     os_ensure_grant "$user" service admin
+    os_ensure_role service
+    os_ensure_grant "$user" service service
     os_ensure_service "$name" "$type" "$desc"
-    os_ensure_endpoint "$type" public "$url"
-    os_ensure_endpoint "$type" internal "$url"
-    os_ensure_endpoint "$type" admin "$admin_url"
+    os_ensure_endpoint "$type" public "$(public_url "$path")"
+    os_ensure_endpoint "$type" internal "$(internal_url "$path")"
+    os_ensure_endpoint "$type" admin "$(internal_url "$admin_path")"
 }
 
 # ---------------------------------------------------------------------------------------------------- neutron
@@ -208,9 +246,12 @@ my_ip = $MGMT_IP
 [api]
 auth_strategy = keystone
 [glance]
-api_servers = http://$CONTROLLER_IP:9292
+api_servers = $(internal_url :9292)
 [vnc]
 enabled = true
+novncproxy_base_url = $(public_url :6080/vnc_auto.html)
+[cinder]
+catalog_info = volumev3::internalURL
 EOF2
     ini_common "$conf" nova
     ini_authtoken "$conf" nova "$NOVA_PASS"
@@ -218,8 +259,7 @@ EOF2
     ini_ks_auth "$conf" neutron neutron "$NEUTRON_PASS"
     ini_set "$conf" cinder os_region_name "$OS_REGION"
     # nova-status (Zed) requires nova to send a service token with the user's token.
-    ini_ks_auth "$conf" service_user nova "$NOVA_PASS"
-    ini_set "$conf" service_user send_service_user_token true
+    ini_service_user "$conf" nova "$NOVA_PASS"
 }
 
 # neutron_conf_common: neutron.conf settings shared by the server and the agents' nodes.
@@ -247,20 +287,25 @@ firewall_driver = neutron.agent.linux.iptables_firewall.IptablesFirewallDriver
 EOF2
 }
 
-# cinder_conf_common: cinder.conf of the controller and the block nodes (CINDER_DBPASS, CINDER_PASS and
-# RABBIT_PASS loaded).
+# cinder_conf_common: cinder.conf of the controller and the block nodes (CINDER_DBPASS, CINDER_PASS, NOVA_PASS
+# and RABBIT_PASS loaded).
 cinder_conf_common() {
     local conf=/etc/cinder/cinder.conf
     ini_merge "$conf" root:cinder <<EOF2
 [DEFAULT]
 my_ip = $MGMT_IP
-glance_api_servers = http://$CONTROLLER_IP:9292
+glance_api_servers = $(internal_url :9292)
 osapi_volume_workers = 1
 [database]
 connection = $(db_url cinder "$CINDER_DBPASS" cinder)
 EOF2
     ini_common "$conf" cinder
     ini_authtoken "$conf" cinder "$CINDER_PASS"
+    ini_service_user "$conf" cinder "$CINDER_PASS"
+    # Cinder tells nova about volume events through the catalog; its default interface is public. Those calls
+    # are privileged: as the nova service user (Zed's cinder sends them with the caller's token without it).
+    ini_ks_auth "$conf" nova nova "$NOVA_PASS"
+    ini_set "$conf" nova interface internal
 }
 
 # swift_conf_common: swift.conf (the hash path prefix/suffix shared by every Swift node) and /etc/swift's owner.

@@ -5,7 +5,7 @@
 - install machine: one full run of the real steps' state machine in moto's Step Functions engine with the real
   handlers and a fake SSM: wall time and state transitions (what Standard Workflows bill);
 - Lambda asset: the zipped size of lambdas/;
-- the newest rig and `make local` reports, if any (those runs take minutes and root; they write their own figures).
+- the newest rig, `make local` and `make local-rebuild` reports, if any (those runs take minutes and root; they write their own figures).
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def main() -> int:
     bench_lambda_asset()
     show_report("last make rig (build/rig/report.json)", ROOT / "build" / "rig" / "report.json")
     show_report("last make local (build/local/report.json)", ROOT / "build" / "local" / "report.json")
+    show_report("last make local-rebuild (build/local/rebuild-report.json)",
+                ROOT / "build" / "local" / "rebuild-report.json")
     return 0
 
 

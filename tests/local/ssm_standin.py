@@ -137,7 +137,14 @@ class RigSsm:
         wanted = next(
             (f["Values"] for f in params.get("Filters", []) if f["Key"] == "InstanceIds"), list(self.instances)
         )
-        now = datetime.now(UTC)
-        online = [i for i in wanted if i in self.instances and nodes.leader(self.instances[i])]
-        return {"InstanceInformationList": [{"InstanceId": i, "PingStatus": "Online", "LastPingDateTime": now}
-                                            for i in online]}  # fmt: skip
+        pings = {i: last_ping(self.instances[i]) for i in wanted if i in self.instances}
+        return {"InstanceInformationList": [{"InstanceId": i, "PingStatus": "Online", "LastPingDateTime": ping}
+                                            for i, ping in pings.items() if ping is not None]}  # fmt: skip
+
+
+def last_ping(spec: NodeSpec) -> datetime | None:
+    """When the node's agent (the stand-in package its userdata installed) started in its current boot: its first
+    ping. None while it is not running (not installed yet, stopped, the node down or between boots), so a node
+    that a root volume restore sends back through userdata is Online again only once its new agent runs."""
+    ping = nodes.agent_ping(spec)
+    return datetime.fromtimestamp(ping, UTC) if ping is not None else None

@@ -2,16 +2,19 @@
 # Build the rig's test image: Debian's kernel + a busybox initramfs on a syslinux-booted FAT disk, as qcow2
 # (named .img like cirros's disk image, which is qcow2 too). Packages come from Debian's archive through the
 # rig's apt cache (127.0.0.1:3142); nothing else is downloaded.
-#   build-test-image.sh OUTPUT [PROBE_IP]
-# The guest: loads the virtio modules, brings up eth0 with DHCP (udhcpc, honouring the MTU option), reads the
-# instance id from the metadata service, serves HTTP on port 80 and pings PROBE_IP every 10 s. It prints
-# machine-readable lines to the serial console (openstack console log show):
+#   build-test-image.sh OUTPUT [PROBE_IP [PROBE_NAME]]
+# The guest: loads the virtio modules, brings up eth0 with DHCP (udhcpc, honouring the MTU and DNS options), reads
+# the instance id from the metadata service, serves HTTP on port 80, pings PROBE_IP and resolves PROBE_NAME
+# (busybox's own DNS client, through the DHCP-given server) every 10 s. It prints machine-readable lines to the
+# serial console (openstack console log show):
 #   RIG-IMAGE: booted <kernel>          RIG-IMAGE: dhcp ok <ip>/<prefix> gw <router> mtu <mtu> | dhcp fail
 #   RIG-IMAGE: metadata ok <instance-id> | metadata fail
 #   RIG-IMAGE: probe <ip> ok | probe <ip> fail   (first 30 attempts, then only when the result changes)
+#   RIG-IMAGE: dns <name> ok <address> | dns <name> fail   (likewise)
 set -euo pipefail
 OUT=$(realpath -m "$1")
 PROBE=${2:-198.51.100.10}
+PROBE_NAME=${3:-probe.rig.internal}
 PROXY=${RIG_APT_PROXY:-http://127.0.0.1:3142}
 WORK=$(dirname "$OUT")/test-image-work
 rm -rf "$WORK"
@@ -66,7 +69,7 @@ cat > "$R/usr/share/udhcpc/default.script" <<'EOF'
 #!/bin/busybox sh
 # udhcpc hands the lease to this script; init applies it (keeps the work in one process we can see)
 [ "$1" = bound ] || [ "$1" = renew ] || exit 0
-{ echo "ip=$ip"; echo "subnet=${subnet:-255.255.255.0}"; echo "mask=${mask:-24}"; echo "router=${router%% *}"; echo "mtu=$mtu"; } > /run/lease
+{ echo "ip=$ip"; echo "subnet=${subnet:-255.255.255.0}"; echo "mask=${mask:-24}"; echo "router=${router%% *}"; echo "mtu=$mtu"; echo "dns=${dns%% *}"; } > /run/lease
 exit 0
 EOF
 chmod +x "$R/usr/share/udhcpc/default.script"
@@ -74,12 +77,15 @@ chmod +x "$R/usr/share/udhcpc/default.script"
 cat > "$R/init" <<EOF
 #!/bin/busybox sh
 PROBE=$PROBE
+PROBE_NAME=$PROBE_NAME
 EOF
 cat >> "$R/init" <<'EOF'
 /bin/busybox mount -t proc proc /proc
 /bin/busybox --install -s
 mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for arg in $(cat /proc/cmdline); do case "$arg" in rig.probe=*) PROBE=${arg#rig.probe=} ;; esac; done
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in rig.probe=*) PROBE=${arg#rig.probe=} ;; rig.probe_name=*) PROBE_NAME=${arg#rig.probe_name=} ;; esac
+done
 echo "RIG-IMAGE: booted $(uname -r)"
 while read -r m; do insmod "/lib/modules/$m" || echo "RIG-IMAGE: insmod $m failed"; done < /etc/modules.order
 hostname rig-test-image
@@ -90,7 +96,8 @@ if udhcpc -i eth0 -s /usr/share/udhcpc/default.script -O mtu -t 15 -T 2 -n -q 2>
   ifconfig eth0 "$ip" netmask "$subnet" up
   if [ -n "$mtu" ]; then ifconfig eth0 mtu "$mtu"; fi
   if [ -n "$router" ]; then route add default gw "$router" dev eth0; fi
-  echo "RIG-IMAGE: dhcp ok $ip/$mask gw ${router:-none} mtu ${mtu:-default}"
+  if [ -n "$dns" ]; then echo "nameserver $dns" > /etc/resolv.conf; fi
+  echo "RIG-IMAGE: dhcp ok $ip/$mask gw ${router:-none} mtu ${mtu:-default} dns ${dns:-none}"
 else
   echo "RIG-IMAGE: dhcp fail"
 fi
@@ -98,12 +105,16 @@ fi
 id=$(printf 'GET /latest/meta-data/instance-id HTTP/1.0\r\n\r\n' | nc -w 5 169.254.169.254 80 2>/dev/null | tail -n 1)
 case "$id" in i-*) echo "RIG-IMAGE: metadata ok $id" ;; *) echo "RIG-IMAGE: metadata fail" ;; esac
 httpd -p 80 -h /www
-n=0; last=""
+n=0; last=""; last_dns=""
 while :; do
   if ping -c 1 -W 2 "$PROBE" >/dev/null 2>&1; then res=ok; else res=fail; fi
+  # busybox nslookup is its own DNS client (glibc's resolver does not work in a static binary here)
+  addr=$(nslookup -type=a "$PROBE_NAME" 2>/dev/null | awk '/^Name:/ { named = 1 } named && /^Address/ { print $NF; exit }')
+  if [ -n "$addr" ]; then dns="ok $addr"; else dns=fail; fi
   n=$((n + 1))
   if [ "$n" -le 30 ] || [ "$res" != "$last" ]; then echo "RIG-IMAGE: probe $PROBE $res"; fi
-  last=$res
+  if [ "$n" -le 30 ] || [ "$dns" != "$last_dns" ]; then echo "RIG-IMAGE: dns $PROBE_NAME $dns"; fi
+  last=$res; last_dns=$dns
   sleep 10
 done
 EOF
@@ -122,7 +133,7 @@ SERIAL 0 115200
 LABEL rig
   KERNEL vmlinuz
   INITRD initrd.gz
-  APPEND console=tty0 console=ttyS0,115200 loglevel=3 rig.probe=$PROBE
+  APPEND console=tty0 console=ttyS0,115200 loglevel=3 rig.probe=$PROBE rig.probe_name=$PROBE_NAME
 EOF
 mcopy -i "$raw" "$vmlinuz" ::vmlinuz
 mcopy -i "$raw" "$WORK/initrd.gz" ::initrd.gz

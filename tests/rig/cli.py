@@ -36,14 +36,17 @@ def up() -> dict[str, float]:
     vpc.ensure_network()
     times["vpc"] = time.monotonic() - t
     t = time.monotonic()
-    for spec in config.NODES:
-        nodes.launch(spec)
+    launched = {spec.name for spec in config.NODES if nodes.launch(spec)}
     times["rootfs_and_launch"] = time.monotonic() - t
     t = time.monotonic()
     errors: list[str] = []
+    ready: dict[str, float] = {}
 
     def wait(spec: config.NodeSpec) -> None:
+        # A new node is ready once cloud-init ran its userdata and rebooted it and its SSM agent pings.
         try:
+            if spec.name in launched:
+                ready[spec.name] = nodes.wait_agent(spec)
             nodes.wait_booted(spec)
         except RigError as exc:
             errors.append(str(exc))
@@ -56,6 +59,8 @@ def up() -> dict[str, float]:
     if errors:
         raise RigError("; ".join(errors))
     times["boot"] = time.monotonic() - t
+    if ready:
+        log("agent online (boot, userdata, reboot) after: " + ", ".join(f"{n} {v:.0f}s" for n, v in ready.items()))
     log("nodes up: " + ", ".join(f"{s.name} (pid {nodes.leader(s)}, {s.mgmt_ip})" for s in config.NODES)
         + " | " + ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
     return times

@@ -43,6 +43,10 @@ ELASTIC_IP = "203.0.113.10"
 #: (as the CDK app assigns them: subnet B host 50 onwards, see stacks/config.py FLOATING_HOST_NUMBER).
 FLOATING = (("172.31.33.50", "203.0.113.50"),)
 PROBE_IP = "198.51.100.10"  # the "internet": never a real address
+#: The VPC resolver (base of 172.31.0.0/16 + 2, as on AWS), held by the VPC router namespace; it answers only
+#: PROBE_NAME (the probe address) and forwards nothing off this machine.
+VPC_DNS = "172.31.0.2"
+PROBE_NAME = "probe.rig.internal"
 INTERNET_CIDR = "198.51.100.0/24"
 IGW_INTERNET_IP = "198.51.100.1"
 # The emulated VPC's namespaces; the prefix keeps them apart from anything else on the machine.

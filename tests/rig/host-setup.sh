@@ -5,6 +5,10 @@ set -euo pipefail
 PACKAGES=(
   debootstrap systemd-container nftables iptables iproute2 bridge-utils xfsprogs util-linux
   apt-cacher-ng curl python3 iputils-ping tcpdump kmod xz-utils
+  # the VPC's DHCP and resolver (tests/rig/vpc_services.py)
+  dnsmasq-base
+  # Horizon in a real browser from the rig's internet side (tests/rig/horizon_browser.py)
+  chromium chromium-driver
   # test image: kernel and busybox come from the archive through the cache; these build the disk
   cpio dosfstools mtools syslinux syslinux-common qemu-utils
 )

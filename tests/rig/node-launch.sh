@@ -4,7 +4,8 @@
 # LAUNCH_FILE (written by tests/rig/nodes.py) sets: NODE, ROOTFS, LEADER_FILE, CGROUP (path under each hierarchy),
 # IFACES (array of "host_if container_if mac bridge"), NSPAWN_ARGS (array of extra systemd-nspawn options).
 # Each boot: fresh veth pairs (a container's end dies with its network namespace), nspawn with a private
-# network, then the container ends are moved in; the node renames them eth0, eth1, ... (rig-ifnames.service).
+# network, then the container ends are moved in; the node names them as EC2's kernel and udev would
+# (rig-ifnames.service). The hostname is the node's own (/etc/hostname: cloud-init's, then userdata's).
 # A reboot inside the container makes nspawn exit 133: boot again. Any other exit ends the launcher.
 set -euo pipefail
 LAUNCH_FILE=$1
@@ -55,7 +56,7 @@ while :; do
   rm -f "$LEADER_FILE"
   echo "launcher: booting $NODE"
   SYSTEMD_SECCOMP=0 systemd-nspawn --boot --register=no --keep-unit --directory="$ROOTFS" --machine="$NODE" \
-    --hostname="$NODE" --private-network --capability=all --resolv-conf=off --timezone=off \
+    --private-network --capability=all --resolv-conf=off --timezone=off \
     --link-journal=no --console=read-only "${NSPAWN_ARGS[@]}" < /dev/null &
   nspawn_pid=$!
   leader=""

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import config, state
+from . import ami, config, state
 from .config import NodeSpec
 from .sh import RigError, log, pid_alive, run
 
@@ -23,13 +23,20 @@ BASE_PACKAGES = (
     "systemd,systemd-sysv,dbus,iproute2,ifupdown,ca-certificates,python3,crudini,curl,gnupg,"
     "iputils-ping,procps,kmod,less,netbase"
 )
+#: Bumped when the base image's content changes: `up` rebuilds an older one (when no node runs on it).
+BASE_VERSION = "2 (cloud-init, networkd DHCP, NIC and disk stand-in)"
 SSM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # ---------------------------------------------------------------- base image
 def ensure_base() -> None:
     if config.BASE_MARKER.exists():
-        return
+        if BASE_VERSION in config.BASE_MARKER.read_text():
+            return
+        running = [spec.name for spec in config.NODES if launcher_pid(spec)]
+        if running:  # their overlays stand on it: rebuild after `down`
+            log(f"the base image is older than version {BASE_VERSION!r}, but {', '.join(running)} run on it")
+            return
     tmp = config.BUILD / "base.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -42,7 +49,7 @@ def ensure_base() -> None:
     if config.BASE.exists():
         shutil.rmtree(config.BASE)
     tmp.rename(config.BASE)
-    config.BASE_MARKER.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    config.BASE_MARKER.write_text(f"version {BASE_VERSION}, built {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
     log(f"base image ready in {time.monotonic() - t0:.0f}s")
 
 
@@ -62,17 +69,7 @@ def _configure_base(root: Path) -> None:
     (root / "etc/network/interfaces").write_text(
         "# rig: like a Debian cloud image, per-interface files come from interfaces.d\n"
         "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n")
-    unit = root / "etc/systemd/system/rig-ifnames.service"
-    unit.write_text(
-        "[Unit]\nDescription=rig: name the ENI interfaces eth0, eth1, ... (AWS: .link files by MAC)\n"
-        "DefaultDependencies=no\nBefore=network-pre.target\nWants=network-pre.target\n\n"
-        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/local/sbin/rig-ifnames\n\n"
-        "[Install]\nWantedBy=sysinit.target\n")
-    wants = root / "etc/systemd/system/sysinit.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    link = wants / "rig-ifnames.service"
-    if not link.is_symlink():
-        link.symlink_to("/etc/systemd/system/rig-ifnames.service")
+    ami.configure_base(root)
     # resolv.conf: no DNS server in the rig (names are in /etc/hosts; apt goes through the proxy by URL)
     resolv = root / "etc/resolv.conf"
     if resolv.is_symlink() or resolv.exists():
@@ -85,46 +82,20 @@ def rootfs(spec: NodeSpec) -> Path:
     return config.NODES_DIR / spec.name / "root"
 
 
-def _hosts() -> str:
-    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", ""]
-    lines += [f"{n.mgmt_ip} {n.name}" for n in config.NODES]
-    return "# written by the rig, as userdata writes it on AWS\n" + "\n".join(lines) + "\n"
-
-
 def _env_file(values: dict[str, str]) -> str:
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
 
 
-def node_env(spec: NodeSpec) -> dict[str, str]:
-    e0 = spec.enis[0]
-    values = {"ROLE": spec.role, "NODE_NAME": spec.name, "MGMT_IF": "eth0", "MGMT_IP": e0.ip,
-              "MGMT_CIDR": e0.cidr, "MGMT_GW": e0.gateway, "MGMT_MAC": e0.mac}
-    if len(spec.enis) > 1:
-        e1 = spec.enis[1]
-        values.update({"PROVIDER_IF": "eth1", "PROVIDER_MAC": e1.mac, "PROVIDER_ENI_IP": e1.ip})
-        if e1.secondary:
-            values["FLOATING_IPS"] = " ".join(e1.addresses[1:])
-    if len(spec.enis) > 2:
-        e2 = spec.enis[2]
-        values.update({"PUBLIC_IF": "eth2", "PUBLIC_IP": e2.ip, "PUBLIC_MAC": e2.mac, "PUBLIC_CIDR": e2.cidr,
-                       "PUBLIC_GW": e2.gateway})
-    if spec.disks_gib:
-        values["DATA_DISKS"] = " ".join(loop_devices(spec))
-    return values
-
-
-def cluster_env() -> dict[str, str]:
-    def ips(role: str) -> str:
-        return " ".join(n.mgmt_ip for n in config.nodes_for_role(role))
-
+def override_env() -> dict[str, str]:
+    """What the rig has instead of Secrets Manager, S3, cirros, the internet's apt mirrors and a public probe name:
+    /etc/openstack-aws/override.env, which the steps read after the cluster.env userdata writes (steps/README.md).
+    Every other fact comes from the real userdata, against the rig's IMDS (tests/rig/instances.py)."""
     return {
-        "PREFIX": "osaws-rig", "REGION": "us-east-1", "CONTROLLER_IP": ips("controller"),
-        "ELASTIC_IP": config.ELASTIC_IP, "COMPUTE_IPS": ips("compute"), "BLOCK_IPS": ips("block"),
-        "OBJECT_IPS": ips("object"), "PROVIDER_CIDR": config.SUBNET_B, "PROVIDER_GW": config.GW_B,
         "SECRET_SOURCE": f"file:{config.NODE_CONF_DIR}/secrets.json",
         "ARTIFACT_STORE": f"dir:{config.NODE_ARTIFACTS}",
         "TEST_IMAGE_URL": f"file://{config.NODE_TEST_IMAGE}",
         "APT_PROXY": config.APT_PROXY,
+        "PROBE_NAME": config.PROBE_NAME,
     }
 
 
@@ -138,43 +109,14 @@ def rig_secrets() -> dict[str, str]:
     return values
 
 
-def _interfaces(spec: NodeSpec) -> str:
-    out = ["# rig: what cloud-init's network configuration gives the ENIs on AWS"]
-    for eni in spec.enis:
-        name = f"eth{eni.index}"
-        if eni.index == 0:
-            out += [f"auto {name}", f"iface {name} inet static", f"    address {eni.ip}/24",
-                    f"    gateway {eni.gateway}", "    mtu 9001"]
-        elif eni.configured:
-            out += [f"auto {name}", f"iface {name} inet static", f"    address {eni.ip}/24", "    mtu 9001"]
-        else:
-            out += [f"auto {name}", f"iface {name} inet manual", f"    up ip link set {name} up"]
-        out.append("")
-    return "\n".join(out)
-
-
-def _ifnames(spec: NodeSpec) -> str:
-    lines = ["#!/bin/sh", "# rig: wait for the veths the launcher moves in, name them by ENI device index", "set -e"]
-    for eni in spec.enis:
-        cif = spec.cont_if(eni.index)
-        lines += [f"i=0; while ! ip link show {cif} >/dev/null 2>&1 && ! ip link show eth{eni.index} "
-                  f">/dev/null 2>&1 && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
-                  f"if ip link show {cif} >/dev/null 2>&1; then ip link set {cif} name eth{eni.index}; fi"]
-    return "\n".join(lines) + "\n"
-
-
 def write_node_config(spec: NodeSpec, root: Path) -> None:
-    (root / "etc/hostname").write_text(spec.name + "\n")
-    (root / "etc/hosts").write_text(_hosts())
-    (root / "etc/network/interfaces.d").mkdir(parents=True, exist_ok=True)
-    (root / "etc/network/interfaces.d/50-rig").write_text(_interfaces(spec))
-    script = root / "usr/local/sbin/rig-ifnames"
-    script.write_text(_ifnames(spec))
-    script.chmod(0o755)
+    """What the rig provides from outside the instance: its hardware (NICs, disks), the secrets (Secrets Manager's
+    part) and the override facts. Hostname, /etc/hosts, networking, node.env and cluster.env are userdata's."""
+    (root / ami.HW_FILE).write_text(ami.hw_file(spec, loop_devices(spec)))
     conf = root / config.NODE_CONF_DIR.lstrip("/")
     conf.mkdir(parents=True, exist_ok=True)
-    (conf / "node.env").write_text(_env_file(node_env(spec)))
-    (conf / "cluster.env").write_text(_env_file(cluster_env()))
+    (conf / "override.env").write_text("# rig: replaces these cluster facts (tests/rig/nodes.py)\n"
+                                       + _env_file(override_env()))
     sec = conf / "secrets.json"
     sec.write_text(json.dumps(rig_secrets(), indent=1) + "\n")
     sec.chmod(0o600)
@@ -266,9 +208,10 @@ def _nspawn_args(spec: NodeSpec, disks: list[str]) -> list[str]:
     return args
 
 
-def launch(spec: NodeSpec) -> None:
+def launch(spec: NodeSpec) -> bool:
+    """Boot the node unless it runs; True when it was booted now (its userdata is still to run)."""
     if launcher_pid(spec):
-        return
+        return False
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     config.LOGS.mkdir(parents=True, exist_ok=True)
     config.ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -291,6 +234,7 @@ def launch(spec: NodeSpec) -> None:
                             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     state.set_item("pids", f"node:{spec.name}", proc.pid)
     log(f"{spec.name}: launcher pid {proc.pid}")
+    return True
 
 
 def wait_booted(spec: NodeSpec, timeout: float = 180) -> int:
@@ -320,6 +264,33 @@ def wait_booted(spec: NodeSpec, timeout: float = 180) -> int:
         failed = node_run(spec, ["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
         log(f"{spec.name}: booted degraded: {failed}")
     return pid
+
+
+def agent_ping(spec: NodeSpec) -> float | None:
+    """When the SSM agent userdata installed became active in this boot (its first ping, epoch seconds); None while
+    it is not running: not installed yet, stopped by userdata, the node down or between the boots of a reboot."""
+    try:
+        shown = node_run(spec, ["systemctl", "show", "amazon-ssm-agent.service", "--timestamp=unix",
+                                "--property=ActiveState,ActiveEnterTimestamp"], timeout=10)
+    except (RigError, subprocess.TimeoutExpired):
+        return None
+    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    stamp = props.get("ActiveEnterTimestamp", "")
+    return float(stamp[1:]) if props.get("ActiveState") == "active" and stamp.startswith("@") else None
+
+
+def wait_agent(spec: NodeSpec, timeout: float = 1800) -> float:
+    """Wait until the node's agent pings (cloud-init ran userdata and rebooted the node once): what the state
+    machine waits for before its first step. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while agent_ping(spec) is None:
+        if not launcher_pid(spec):
+            raise RigError(f"{spec.name}: the launcher exited; see build/rig/logs/{spec.name}.console.log")
+        if time.monotonic() - t0 > timeout:
+            raise RigError(f"{spec.name}: no SSM agent after {timeout:.0f}s: see /var/log/cloud-init-output.log "
+                           f"and /var/log/openstack-aws-userdata.log on the node (exec {spec.name})")
+        time.sleep(2)
+    return time.monotonic() - t0
 
 
 def node_cmd(spec: NodeSpec, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
@@ -359,6 +330,19 @@ def stop(spec: NodeSpec, timeout: float = 60) -> None:
             _kill_tree(pid)
     state.set_item("pids", f"node:{spec.name}", None)
     leader_file(spec).unlink(missing_ok=True)
+
+
+def reset_to_launch_state(spec: NodeSpec) -> None:
+    """What EC2's replace-root-volume does to an instance: stop it, drop everything it wrote since launch (its
+    overlay's upper layer; the base image is the AMI) and start it again; data disks and ENIs stay."""
+    stop(spec)
+    root = rootfs(spec)
+    if os.path.ismount(root):
+        run(["umount", str(root)])
+    for layer in (config.NODES_DIR / spec.name / name for name in ("upper", "work")):
+        if layer.exists():
+            shutil.rmtree(layer)
+    launch(spec)
 
 
 def _children(pid: int) -> list[int]:

@@ -2,23 +2,31 @@
 
 - the floating IP reached from the probe side, i.e. from the rig's internet through the internet gateway's 1:1 map
   of its Elastic IP (a node cannot stand outside the VPC);
+- no file under /etc on any node that holds a secret is readable by others (secret_files.py);
+- the library's db_ensure converges on the real MariaDB: lost grants and a rotated password (db_converge.py);
 - a re-run of the network fix that changes nothing (the step's last line says "nothing changed");
 - a controller reboot after which the router reaches the probe and the floating IP answers again, with the
-  provider interface still on its new MAC and the router's gateway port on the ENI's.
+  provider interface still on its new MAC and the router's gateway port on the ENI's;
+- the APIs as a remote operator sees them: a token from Keystone on the Elastic IP, every public endpoint of its
+  catalog on the Elastic IP and answering there (from the internet namespace: the host never routes it);
+- Horizon in a real browser from there: admin and demo log in and open the instance list, the network topology,
+  volumes and the object store (horizon_browser.py; screenshots in build/rig/browser/).
 
 Each adds CHECK entries to report.json like the steps' own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from stacks.step_catalog import Step
 
-from . import config, nodes, vpc
+from . import config, db_converge, horizon_browser, nodes, secret_files, vpc
 from .config import NodeSpec
 from .sh import log, run
 
@@ -52,6 +60,11 @@ def _until(seconds: float, probe: Callable[[], bool], pause: float = 5) -> bool:
 TEST_IMAGE_PAGE = "rig-test-image-ok"
 
 
+def _in_internet(*cmd: str, input: str | None = None) -> str:
+    """A command in the rig's internet namespace (where a client in allowed_cidr stands); its stdout."""
+    return run(["ip", "netns", "exec", config.NS_INTERNET, *cmd], check=False, input=input).stdout.strip()
+
+
 def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str, Any]:
     """From the internet namespace, the first floating IP's Elastic IP answers ping (the reply from that EIP) and
     serves the test image's page over TCP. TCP is the stronger half: an ICMP reply passes the controller's
@@ -67,13 +80,10 @@ def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str
     eip = next(pub for pub, priv in vpc.elastic_ip_pairs([eni]) if priv == private)
     seen = {"ping": "no output", "http": "no answer"}
 
-    def in_internet(*cmd: str) -> str:
-        return run(["ip", "netns", "exec", config.NS_INTERNET, *cmd], check=False).stdout.strip()
-
     def answered() -> bool:
-        ping = in_internet("ping", "-c", "3", "-W", "2", eip)
+        ping = _in_internet("ping", "-c", "3", "-W", "2", eip)
         seen["ping"] = ping.splitlines()[-1] if ping else "no output"
-        page = in_internet("curl", "-s", "--max-time", "10", f"http://{eip}/")
+        page = _in_internet("curl", "-s", "--max-time", "10", f"http://{eip}/")
         seen["http"] = page or "no answer"
         return f"from {eip}:" in ping and page == TEST_IMAGE_PAGE
 
@@ -85,6 +95,51 @@ def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str
         f"ping {seen['ping']}; HTTP GET / {seen['http']!r}",
         step,
     )
+
+
+def public_catalog_problems(catalog: list[dict[str, Any]], elastic_ip: str) -> list[str]:
+    """What is wrong with a token's catalog for a client outside the VPC: a service without a public endpoint, or
+    one whose public endpoint names another host than the Elastic IP."""
+    problems = []
+    for service in catalog:
+        public = [e["url"] for e in service.get("endpoints", []) if e.get("interface") == "public"]
+        if not public:
+            problems.append(f"{service.get('type')}: no public endpoint")
+        problems += [f"{service.get('type')}: {url}" for url in public if urlsplit(url).hostname != elastic_ip]
+    return problems
+
+
+def public_endpoints_from_outside(name: str, step: str) -> dict[str, Any]:
+    """From the internet namespace, as a client in allowed_cidr would: admin gets a token from Keystone's public
+    endpoint (the Elastic IP), every public endpoint in its catalog names the Elastic IP, and each answers HTTP
+    there (any status: the service is reached; 000 is no answer)."""
+    eip = config.ELASTIC_IP
+    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": nodes.rig_secrets()["ADMIN_PASS"]}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    reply = _in_internet("curl", "-s", "--max-time", "30", "-H", "Content-Type: application/json",
+                         "--data-binary", "@-", f"http://{eip}:5000/v3/auth/tokens", input=json.dumps(auth))
+    try:
+        catalog = json.loads(reply)["token"]["catalog"]
+    except (ValueError, KeyError, TypeError):
+        return _check(name, False, f"no token from http://{eip}:5000/v3 in {config.NS_INTERNET}: {reply[:200]!r}",
+                      step)
+    problems = public_catalog_problems(catalog, eip)
+    answers = {}
+    for service in catalog:
+        for endpoint in service.get("endpoints", []):
+            if endpoint.get("interface") == "public" and urlsplit(endpoint["url"]).hostname == eip:
+                parts = urlsplit(endpoint["url"])
+                code = _in_internet("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "15",
+                                    f"{parts.scheme}://{parts.netloc}/")
+                answers[service["type"]] = code
+                if code in ("", "000"):
+                    problems.append(f"{service['type']}: {parts.netloc} does not answer")
+    detail = (f"{config.NS_INTERNET} -> http://{eip}:5000/v3: token ok; {len(catalog)} services, public endpoints "
+              f"on {eip}, HTTP " + ", ".join(f"{k} {v}" for k, v in sorted(answers.items())))
+    if problems:
+        detail = "; ".join(problems) + " | " + detail
+    return {**_check(name, not problems, detail, step), "node": "vpc"}
 
 
 def _node_ok(spec: NodeSpec, script: str) -> bool:
@@ -130,7 +185,8 @@ def controller_reboot() -> list[dict[str, Any]]:
         [
             "bash",
             "-c",
-            ROUTER_NS + "cat /sys/class/net/eth1/address; "
+            # the provider interface by the name userdata pinned to the ENI's MAC (node.env)
+            ROUTER_NS + ". /etc/openstack-aws/node.env; cat \"/sys/class/net/$PROVIDER_IF/address\"; "
             "ip netns exec \"$ns\" sh -c 'cat /sys/class/net/qg-*/address'",
         ],
         timeout=30,
@@ -140,7 +196,7 @@ def controller_reboot() -> list[dict[str, Any]]:
         _check(
             "after-reboot-macs",
             eth1_mac not in ("", eni_mac) and qg_mac == eni_mac,
-            f"eth1 {eth1_mac or '?'} (ENI MAC {eni_mac} freed), router gateway port {qg_mac or '?'}",
+            f"provider interface {eth1_mac or '?'} (ENI MAC {eni_mac} freed), router gateway port {qg_mac or '?'}",
             step,
         )
     )
@@ -148,10 +204,21 @@ def controller_reboot() -> list[dict[str, Any]]:
     return checks
 
 
+def from_outside(step: str = "verify") -> list[dict[str, Any]]:
+    """What a user outside the VPC sees (rig and make local): the floating IP, the public APIs, Horizon."""
+    secrets = nodes.rig_secrets()
+    return [floating_ip_from_outside("floating-ip-from-outside", step),
+            public_endpoints_from_outside("public-endpoints-from-outside", step),
+            *horizon_browser.horizon_checks(config.NS_INTERNET, f"http://{config.ELASTIC_IP}",
+                                            {"admin": secrets["ADMIN_PASS"], "demo": secrets["DEMO_PASS"]},
+                                            config.BUILD / "browser", step)]
+
+
 def after_install(run_step: RunStep, steps: list[Step]) -> tuple[list[Any], list[dict[str, Any]]]:
     """All proofs, in order; RIG_NO_REBOOT=1 leaves out the reboot (minutes) when iterating on a step."""
     log("proofs from outside the nodes: floating IP from the probe side, network-fix re-run, controller reboot")
-    checks = [floating_ip_from_outside("floating-ip-from-outside", "verify")]
+    checks = from_outside()
+    checks += [secret_files.secrets_not_readable_by_others(), db_converge.db_ensure_converges()]
     results, rerun_checks = network_fix_rerun(run_step, steps)
     checks += rerun_checks
     if os.environ.get("RIG_NO_REBOOT") == "1":

@@ -9,11 +9,11 @@ import signal
 import threading
 from pathlib import Path
 
-from . import config, nodes, state
+from . import config, nodes, state, vpc_services
 from .sh import log, ok, pid_alive, pid_cmdline, run
 
 # What each recorded pid must look like before we signal it (never a stranger that reused the number).
-_PID_SIGNATURES = {"acng": "apt-cacher-ng", "internet-http": "http.server"}
+_PID_SIGNATURES = {"acng": "apt-cacher-ng", "internet-http": "http.server", **vpc_services.SIGNATURES}
 
 
 def down(keep_files: bool = False) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.rig import config, vpc
+from tests.rig import config, vpc, vpc_services
 
 BR = "rigtbr"
 N1, N2, ROUTER, IGW, NET = "rigt-n1", "rigt-n2", "rigt-r", "rigt-i", "rigt-x"
@@ -217,3 +218,48 @@ def test_secondary_address_with_its_own_elastic_ip_is_reached_from_the_internet(
         ns(N2, "ip", "addr", "del", f"{secondary}/32", "dev", "eth0", check=False)
         igw(table())
         apply(table())
+
+
+# One DNS A query over UDP; prints the response code and the addresses (no resolver library on the host).
+_DNS_QUERY = r"""
+import socket, struct, sys
+server, name = sys.argv[1:3]
+query = struct.pack(">HHHHHH", 0x1d0e, 0x0100, 1, 0, 0, 0)
+query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(query, (server, 53))
+reply = sock.recv(4096)
+i = len(query)
+addrs = []
+for _ in range(struct.unpack(">H", reply[6:8])[0]):
+    i += 2 if reply[i] & 0xC0 == 0xC0 else len(reply[i:].split(b"\0", 1)[0]) + 1
+    rtype, _, _, length = struct.unpack(">HHIH", reply[i:i + 10])
+    i += 10
+    if rtype == 1 and length == 4:
+        addrs.append(socket.inet_ntoa(reply[i:i + 4]))
+    i += length
+print(reply[3] & 15, *addrs)
+"""
+
+
+def dns_a(src_ns: str, server: str, name: str) -> list[str]:
+    return ns(src_ns, "python3", "-c", _DNS_QUERY, server, name).stdout.split()
+
+
+def test_the_vpc_resolver_answers_its_own_name_and_forwards_nothing(mini_vpc: None) -> None:
+    """The rig's VPC resolver (base + 2, in the VPC router namespace) answers PROBE_NAME for a node; any other name
+    is refused (rcode 5): it has no upstream, so no query leaves this machine."""
+    ns(ROUTER, "ip", "addr", "add", f"{config.VPC_DNS}/32", "dev", "lo")
+    server = subprocess.Popen(["ip", "netns", "exec", ROUTER, *vpc_services.resolver_args()],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if ns(ROUTER, "ss", "-Hlun", f"src {config.VPC_DNS}:53").stdout.strip():
+                break
+            time.sleep(0.1)
+        assert dns_a(N1, config.VPC_DNS, config.PROBE_NAME) == ["0", config.PROBE_IP]
+        assert dns_a(N1, config.VPC_DNS, "example.com") == ["5"]
+    finally:
+        server.terminate()
+        server.wait()

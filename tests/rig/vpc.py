@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import config, state
+from . import config, state, vpc_services
 from .sh import RigError, log, ok, pid_alive, run
 
 R_A, R_B = "rv-rtr-A", "rv-rtr-B"  # host ends of the VPC router's legs on the subnet bridges
@@ -111,7 +111,9 @@ def filter_ruleset(table: list[dict[str, Any]], name: str = config.NFT_TABLE) ->
                  f'ether type arp arp saddr ether != {mac} counter drop comment "{eid} ARP foreign MAC"']
         deliver = [f'ether daddr != {{ {mac}, ff:ff:ff:ff:ff:ff }} counter drop comment "{eid} not its MAC"']
         if check:
-            leave += [f'ether type arp arp saddr ip != {_set([*addrs, "0.0.0.0"])} counter drop '
+            # An ENI without its address yet asks the VPC's DHCP from 0.0.0.0 (the router port has no filter).
+            leave += ['ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return',
+                      f'ether type arp arp saddr ip != {_set([*addrs, "0.0.0.0"])} counter drop '
                       f'comment "{eid} ARP foreign sender"',
                       f'ether type ip ip saddr != {_set(addrs)} counter drop comment "{eid} source check"']
             deliver += [f'ether type arp arp daddr ip != {_set(addrs)} counter drop comment "{eid} ARP not for it"',
@@ -254,6 +256,7 @@ def ensure_network() -> None:
     _ns(config.NS_IGW, "nft", "-f", "-", input=igw_ruleset(table))
     apply_filters(table)
     _ensure_http_responder()
+    vpc_services.ensure()
 
 
 def _ensure_http_responder() -> None:

@@ -81,14 +81,37 @@ def test_logs_prints_the_failed_invocations_output_from_cloudwatch(harness: Harn
     assert f"== {stream}" in out.getvalue() and "database unreachable" in out.getvalue()
 
 
+def test_logs_prints_the_tail_of_a_stream_longer_than_one_page(harness: Harness) -> None:
+    controller = harness.nodes["controller"]["instance_id"]
+    harness.ssm.outcomes["openstack-aws-keystone"] = Outcome(polls=0, fail_on=(controller,))
+    harness.run({})
+    (command_id,) = [c for c, v in harness.ssm.commands.items() if v["document"] == "openstack-aws-keystone"]
+    logs, group = boto3.client("logs"), "/openstack-aws/run-command"
+    stream = f"{command_id}/{controller}/keystone/stdout"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    lines = [f"line {n}" for n in range(10_500)] + ["ERROR: the cause, at the very end"]  # GetLogEvents: 10,000 a page
+    for start in range(0, len(lines), 10_000):
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+            {"timestamp": now + n, "message": line} for n, line in enumerate(lines[start:start + 10_000], start)])
+    out = io.StringIO()
+    commands.logs(clients(), resources_for(), out, "keystone")
+    printed = out.getvalue().splitlines()
+    assert printed[-1] == "ERROR: the cause, at the very end" and "line 0" not in printed
+    assert printed[1].startswith(f"(only the last {commands.LOG_TAIL_EVENTS} events; all of them: aws logs")
+
+
 def test_logs_falls_back_to_ssm_and_names_unknown_steps(harness: Harness) -> None:
     controller = harness.nodes["controller"]["instance_id"]
-    harness.ssm.outcomes["openstack-aws-keystone"] = Outcome(polls=0, fail_on=(controller,), stderr="db down\n")
+    harness.ssm.outcomes["openstack-aws-keystone"] = Outcome(polls=0, fail_on=(controller,), stderr="db down\n",
+                                                             stdout="x" * 30_000)  # fmt: skip
     harness.run({})
     boto3.client("logs").create_log_group(logGroupName="/openstack-aws/run-command")
     out = io.StringIO()
     commands.logs(clients(), resources_for(), out, "keystone")
     assert f"== {controller} Failed (from SSM" in out.getvalue() and "db down" in out.getvalue()
+    assert "(cut: SSM keeps only the first 24,000 characters; the rest is on the node)" in out.getvalue()
     with pytest.raises(CliError, match="no invocation of step 'glance' in the last install run"):
         commands.logs(clients(), resources_for(), io.StringIO(), "glance")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match
 
 from stacks.constructs.ssm_documents import DOCUMENT_CONTENT_LIMIT
 from stacks.documents_stack import pack
@@ -80,6 +81,13 @@ def test_command_output_goes_to_a_log_group_with_retention_the_nodes_may_write(r
     assert "Fn::ImportValue" in json.dumps(node_policy["Roles"])  # attached to the nodes stack's role
 
 
+def test_step_status_may_read_the_command_log_streams_for_a_failures_tail(real: dict[str, Any]) -> None:
+    (read,) = with_action(real, "logs:GetLogEvents")
+    assert "logs:DescribeLogStreams" in read["Action"] and "CommandLogs" in json.dumps(read["Resource"])
+    (policy,) = [p for p in resources(real, "AWS::IAM::Policy") if read in p["PolicyDocument"]["Statement"]]
+    assert "StepStatus" in json.dumps(policy["Roles"])
+
+
 def test_send_command_only_on_the_projects_documents_and_tagged_instances(real: dict[str, Any]) -> None:
     sends = with_action(real, "ssm:SendCommand")
     assert len(sends) == 2
@@ -116,6 +124,23 @@ def test_failed_executions_alarm_to_the_topic_with_email_only_when_configured(
     assert resources(real, "AWS::SNS::Subscription") == []
     (subscription,) = resources(fixture_template, "AWS::SNS::Subscription")
     assert subscription["Protocol"] == "email" and subscription["Endpoint"] == FIXTURE_EMAIL
+
+
+def test_the_topic_policy_lets_the_projects_alarms_publish_and_still_enforces_tls(synth_app: SynthesizedApp) -> None:
+    template = synth_app.template(synth_app.stacks.orchestration)
+    alarm_arn = {"Fn::Join": ["", Match.array_with([Match.string_like_regexp(r":alarm:openstack-aws-\*$")])]}
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+        Match.object_like({
+            "Effect": "Allow", "Action": "sns:Publish", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                          "ArnLike": {"aws:SourceArn": alarm_arn}},
+        }),
+    ])}})  # fmt: skip
+    # The condition covers every alarm that notifies the topic.
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    to_topic = [a["Properties"]["AlarmName"] for a in alarms.values() if "Notifications" in json.dumps(a)]
+    assert len(to_topic) == 3 and all(name.startswith("openstack-aws-") for name in to_topic)
 
 
 def test_documents_stacks_stay_under_the_template_limit_and_come_before_the_machine(synth_app: SynthesizedApp) -> None:

@@ -43,7 +43,7 @@ def test_addresses_are_derived_from_the_subnets() -> None:
     assert config.floating_ip_addresses == ["172.31.65.50"]
     assert load_config({"floating_ips": 3}).floating_ip_addresses == ["172.31.33.50", "172.31.33.51", "172.31.33.52"]
     # the largest pool fits the smallest subnet B allowed (/26: hosts .1 to .62)
-    assert load_config({"floating_ips": 8, "subnet_b_cidr": "172.31.33.0/26"}).floating_ip_addresses[-1] == "172.31.33.57"
+    assert load_config({"floating_ips": 8, "subnet_b_cidr": "172.31.33.0/26", "eip_quota": 10}).floating_ip_addresses[-1] == "172.31.33.57"
 
 
 def test_context_strings_from_the_command_line_are_parsed() -> None:
@@ -110,6 +110,7 @@ def test_context_strings_from_the_command_line_are_parsed() -> None:
             "config 'controler_instance_type' = 't3.xlarge' is invalid: expected a known key (did you mean 'controller_instance_type'?)",
         ),
         ({"probe_address": "10.0.0.1"}, "config 'probe_address' = '10.0.0.1' is invalid: expected a public IPv4 address that answers ping"),
+        ({"probe_name": "not a name"}, "config 'probe_name' = 'not a name' is invalid: expected a DNS name the VPC resolver answers"),
         ({"floating_ips": 9}, "config 'floating_ips' = 9 is invalid: expected a whole number from 0 to 8"),
         (
             {"floating_ips": 2, "controller_instance_type": "t3.nano"},
@@ -124,6 +125,19 @@ def test_context_strings_from_the_command_line_are_parsed() -> None:
 )
 def test_every_bad_value_names_key_value_and_accepted_form(overrides: dict[str, object], expected: str) -> None:
     assert expected in error_of(**overrides)
+
+
+def test_elastic_ips_beyond_the_regions_quota_fail_synth_saying_what_to_do() -> None:
+    assert load_config({}).elastic_ips == {"NAT gateway": 1, "controller": 1, "floating IPs": 1}
+    assert load_config({"floating_ips": 3}).eip_quota == 5  # 5 = AWS's default: NAT + controller + 3 fit
+    message = error_of(floating_ips=4)
+    assert message.startswith("config 'eip_quota' = 5 is invalid: expected at least the 6 Elastic IPs")
+    assert "(1 NAT gateway, 1 controller, 4 floating IPs)" in message
+    for advice in ("lower floating_ips", "L-0263D0A3", "set eip_quota"):
+        assert advice in message
+    assert load_config({"floating_ips": 4, "eip_quota": 6}).floating_ips == 4
+    assert load_config({"floating_ips": 4, "management_egress": "none"}).elastic_ips["NAT gateway"] == 0
+    assert "'eip_quota' = 0 is invalid" in error_of(eip_quota=0)
 
 
 def test_ipv4_host_without_prefix_is_a_host_route_not_an_error() -> None:
@@ -167,3 +181,23 @@ def test_eni_limits_that_just_fit_are_accepted() -> None:
     # t3.medium takes exactly 3 ENIs (controller's need) and t3.nano exactly 2 (compute's need).
     config = load_config({"controller_instance_type": "t3.medium", "compute_instance_type": "t3.nano"})
     assert (config.controller.instance_type, config.compute.instance_type) == ("t3.medium", "t3.nano")
+
+
+def test_compute_count_numbers_nodes_and_addresses_after_compute1_up_to_the_block_nodes_range() -> None:
+    config = load_config({"compute_count": 3})
+    assert config.node_names("compute") == ["compute1", "compute2", "compute3"]
+    assert [config.management_ip(n) for n in config.node_names("compute")] == [
+        "172.31.32.21", "172.31.32.22", "172.31.32.23"]  # fmt: skip
+    assert [config.provider_eni_ip(n) for n in config.node_names("compute")] == [
+        "172.31.33.22", "172.31.33.23", "172.31.33.24"]  # fmt: skip
+    largest = load_config({"compute_count": 10})
+    assert largest.management_ip("compute10") == "172.31.32.30" < largest.management_ip("block1")
+    assert max(largest.provider_eni_ip(n) for n in largest.node_names("compute")) < largest.floating_ip_addresses[0]
+    for bad in (0, 11, "two"):
+        assert "config 'compute_count'" in error_of(compute_count=bad) and "from 1 to 10" in error_of(compute_count=bad)
+
+
+def test_ami_id_is_an_ami_or_empty() -> None:
+    assert load_config({"ami_id": "ami-0123456789abcdef0"}).ami_id == "ami-0123456789abcdef0"
+    assert load_config({"ami_id": ""}).ami_id is None
+    assert "an AMI ID like ami-0123456789abcdef0" in error_of(ami_id="debian-12")

@@ -40,6 +40,20 @@ def test_one_task_per_node_with_a_token_stable_within_an_execution() -> None:
     assert len(client_token("x" * 200, "i-1")) <= 64
 
 
+def test_an_ami_upgrade_names_the_image_and_keeps_the_instances() -> None:
+    """config ami_id: the new root volume comes from that AMI (botocore validates ImageId against EC2's model)."""
+    ec2, stub = ec2_stub()
+    stub.add_response(
+        "create_replace_root_volume_task",
+        {"ReplaceRootVolumeTask": {"ReplaceRootVolumeTaskId": "replacevol-1", "InstanceId": "i-1"}},
+        {"InstanceId": "i-1", "ImageId": "ami-0123456789abcdef0", "ClientToken": ANY, "DeleteReplacedRootVolume": True,
+         "TagSpecifications": ANY},
+    )  # fmt: skip
+    with stub:
+        assert start_replacements(ec2, {"i-1": "controller"}, "e", "p", "ami-0123456789abcdef0") == {"i-1": "replacevol-1"}
+    stub.assert_no_pending_responses()
+
+
 def _describe(stub: Stubber, states: dict[str, str]) -> None:
     tasks = [{"ReplaceRootVolumeTaskId": task, "TaskState": state, "CompleteTime": "2026-11-24T03:05:00Z"}
              for task, state in states.items()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -52,6 +53,41 @@ def test_a_failed_node_raises_with_node_exit_code_and_tail(ssm: FakeSsm) -> None
     assert message.startswith("step 'swift-storage' failed on node object2 (i-2, role object): Failed (exit code 3)")
     assert "ERROR: swift-ring-builder failed" in message and "line 99" in message and "line 50\n" not in message
     assert "/osa/run-command" in message and '{"from_step": "swift-storage"}' in message
+
+
+def _long_failure(ssm: FakeSsm) -> str:
+    """A failure whose stdout (about 39,000 characters) is longer than the 24,000 GetCommandInvocation returns."""
+    lines = "".join(f"progress line {n:05d} of a long step\n" for n in range(1200))
+    ssm.outcomes["osa-swift-storage"] = Outcome(polls=0, fail_on=("i-2",), stdout=lines + "ERROR: the real cause\n")
+    return lines + "ERROR: the real cause\n"
+
+
+def test_a_long_outputs_tail_comes_from_the_log_stream_not_ssms_truncated_copy(ssm: FakeSsm) -> None:
+    stdout = _long_failure(ssm)
+    ref = send()
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/osa/run-command")
+    for kind, text in (("stdout", stdout), ("stderr", "")):
+        stream = f"{ref['command_id']}/i-2/swift-storage/{kind}"
+        logs.create_log_stream(logGroupName="/osa/run-command", logStreamName=stream)
+        now_ms = int(time.time() * 1000)  # Logs refuses events older than 14 days
+        events = [{"timestamp": now_ms + n, "message": line} for n, line in enumerate(text.splitlines())]
+        if events:
+            logs.put_log_events(logGroupName="/osa/run-command", logStreamName=stream, logEvents=events)
+    result, failed = invoke(STATUS, ref)
+    assert failed and len(stdout) > 24_000
+    message = result["errorMessage"]
+    assert "ERROR: the real cause" in message and "progress line 01199" in message
+    assert "progress line 00600" not in message and "--- stdout (last lines) ---" in message
+
+
+def test_without_a_log_stream_the_ssm_copy_is_used_and_said_to_be_cut(ssm: FakeSsm) -> None:
+    _long_failure(ssm)
+    boto3.client("logs").create_log_group(logGroupName="/osa/run-command")
+    result, failed = invoke(STATUS, send())
+    message = result["errorMessage"]
+    assert failed and "ERROR: the real cause" not in message  # beyond SSM's 24,000 characters
+    assert "--- stdout (last lines of the first 24,000 characters, all SSM keeps) ---" in message
 
 
 def test_a_command_running_past_its_deadline_fails(ssm: FakeSsm, monkeypatch: pytest.MonkeyPatch) -> None:

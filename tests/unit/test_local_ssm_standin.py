@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -11,7 +13,20 @@ import pytest
 from tests.conftest import SynthesizedApp
 from tests.local import ssm_standin
 from tests.rig import config as rig_config
+from tests.rig.config import NodeSpec
 from tests.rig.runner import Result
+
+#: When the nodes' SSM agent (the rig's stand-in) became active in their current boot, epoch seconds
+PINGED = 1764650000.25
+
+
+def agent_started_at(stamp: float | None, down: frozenset[str] = frozenset()) -> Callable[[NodeSpec], float | None]:
+    """nodes.agent_ping of nodes whose agent started at `stamp` (None: not started yet); nodes in `down` are off."""
+
+    def agent_ping(spec: NodeSpec) -> float | None:
+        return None if spec.name in down else stamp
+
+    return agent_ping
 
 
 @pytest.fixture
@@ -41,13 +56,14 @@ def test_send_poll_and_output_follow_the_real_run(documents, monkeypatch: pytest
         return result
 
     monkeypatch.setattr(ssm_standin, "run_script_on", fake_run)
-    monkeypatch.setattr(ssm_standin.nodes, "leader", lambda spec: 4242 if spec.name != "compute1" else None)
+    monkeypatch.setattr(ssm_standin.nodes, "agent_ping", agent_started_at(PINGED, down=frozenset({"compute1"})))
     instances = {"i-1": rig_config.node("object1"), "i-2": rig_config.node("object2"), "i-3": rig_config.node("compute1")}
     standin = ssm_standin.RigSsm(documents, instances).install(monkeypatch.setattr)
     ssm = boto3.client("ssm", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
 
     online = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": ["i-1", "i-3"]}])
-    assert [i["InstanceId"] for i in online["InstanceInformationList"]] == ["i-1"]
+    assert [(i["InstanceId"], i["LastPingDateTime"]) for i in online["InstanceInformationList"]] == [
+        ("i-1", datetime.fromtimestamp(PINGED, UTC))]
 
     command = ssm.send_command(DocumentName="openstack-aws-swift-storage", InstanceIds=["i-1", "i-2"])["Command"]
     statuses = ssm.list_command_invocations(CommandId=command["CommandId"])["CommandInvocations"]

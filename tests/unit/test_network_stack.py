@@ -34,6 +34,12 @@ def test_subnet_a_egresses_through_a_nat_gateway_and_b_through_the_internet_gate
     template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT"})
 
 
+def test_nat_gateway_waits_for_the_internet_gateway_attachment(synth_app: SynthesizedApp) -> None:
+    template = synth_app.template(synth_app.stacks.network)
+    (attachment,) = template.find_resources("AWS::EC2::VPCGatewayAttachment")
+    template.has_resource("AWS::EC2::NatGateway", {"DependsOn": Match.array_with([attachment])})
+
+
 def test_elastic_ip_exists(synth_app: SynthesizedApp) -> None:
     template = synth_app.template(synth_app.stacks.network)
     eips = template.find_resources("AWS::EC2::EIP")

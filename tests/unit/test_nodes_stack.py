@@ -161,9 +161,36 @@ def test_imdsv2_is_required_and_every_volume_is_encrypted(nodes: Template) -> No
     }
 
 
-def test_instances_use_debians_public_ami_parameter(synth_app: SynthesizedApp) -> None:
-    parameters = synth_app.template(synth_app.stacks.nodes).to_json()["Parameters"]
-    assert any(p.get("Default") == "/aws/service/debian/release/12/latest/amd64" for p in parameters.values())
+def _launch_image(template: Template) -> tuple[str, dict[str, Any]]:
+    (logical, resolver), = template.find_resources("Custom::AWS").items()
+    return logical, resolver["Properties"]
+
+
+def test_the_ami_is_resolved_once_at_creation_not_on_every_update(nodes: Template) -> None:
+    """An SSM-typed ImageId parameter is re-resolved on each update: a new Debian AMI would replace every node."""
+    parameters = nodes.to_json().get("Parameters", {})
+    assert not [p for p in parameters.values() if "AWS::EC2::Image::Id" in p["Type"]]
+    logical, resolver = _launch_image(nodes)
+    create = json.loads(resolver["Create"])
+    assert (create["service"], create["action"]) == ("SSM", "getParameter")
+    assert create["parameters"] == {"Name": "/aws/service/debian/release/12/latest/amd64"}
+    assert create["physicalResourceId"] == {"responsePath": "Parameter.Value"}
+    assert "Update" not in resolver  # an update keeps the physical ID: the launch AMI
+    images = {json.dumps(i["Properties"]["ImageId"]) for i in nodes.find_resources("AWS::EC2::Instance").values()}
+    assert images == {json.dumps({"Ref": logical})}
+
+
+@pytest.mark.synth
+def test_a_new_ami_id_keeps_the_launch_ami_and_reaches_the_nodes_by_root_volume_replacement() -> None:
+    app = synthesize({"ami_id": "ami-0123456789abcdef0"})
+    nodes = app.template(app.stacks.nodes)
+    logical, resolver = _launch_image(nodes)
+    create = json.loads(resolver["Create"])
+    assert (create["action"], create["parameters"]) == ("describeImages", {"ImageIds": ["ami-0123456789abcdef0"]})
+    assert "Update" not in resolver
+    assert all(i["Properties"]["ImageId"] == {"Ref": logical} for i in nodes.find_resources("AWS::EC2::Instance").values())
+    orchestration = json.dumps(app.template(app.stacks.orchestration).to_json())
+    assert '\\"image_id\\":\\"ami-0123456789abcdef0\\"' in orchestration.replace(" ", "")
 
 
 def test_node_role_has_only_ssm_core_secret_read_and_artifact_prefix(nodes: Template) -> None:
@@ -258,18 +285,23 @@ def test_smaller_deployments_and_options_change_the_nodes() -> None:
             "allowed_cidr": "203.0.113.7/32",
             "compute_instance_type": "m8i.xlarge",
             "compute_nested_virtualization": True,
+            "compute_count": 2,
         }
     )
     nodes = app.template(app.stacks.nodes)
     instances = nodes.find_resources("AWS::EC2::Instance")
-    assert sorted(_tags(r)["openstack-aws:node"] for r in instances.values()) == ["compute1", "controller"]
+    assert sorted(_tags(r)["openstack-aws:node"] for r in instances.values()) == ["compute1", "compute2", "controller"]
+    compute2 = sorted(_primary_ip(e) for e in nodes.find_resources("AWS::EC2::NetworkInterface").values()
+                      if _tags(e)["openstack-aws:node"] == "compute2")  # fmt: skip
+    assert compute2 == ["172.31.32.22", "172.31.33.23"]
+    assert "InstanceIdCompute2" in nodes.to_json()["Outputs"]
     assert all(r["Properties"]["KeyName"] == "ops" for r in instances.values())
     nested = [
         t
         for t in nodes.find_resources("AWS::EC2::LaunchTemplate").values()
         if t["Properties"]["LaunchTemplateData"].get("CpuOptions", {}).get("NestedVirtualization") == "enabled"
     ]
-    assert len(nested) == 1
+    assert len(nested) == 2  # one per compute node
     # management_egress=none: no NAT gateway; subnet A routes through the controller's eth0, whose check is off.
     app.template(app.stacks.network).resource_count_is("AWS::EC2::NatGateway", 0)
     route = next(iter(nodes.find_resources("AWS::EC2::Route").values()))

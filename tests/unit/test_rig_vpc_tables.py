@@ -5,7 +5,7 @@ node facts carry it as FLOATING_IPS like userdata does on AWS (stacks/config.py 
 from __future__ import annotations
 
 from stacks.config import load_config
-from tests.rig import config, nodes, vpc
+from tests.rig import config, instances, vpc
 
 
 def test_the_rigs_floating_pool_is_where_the_cdk_app_puts_it() -> None:
@@ -33,6 +33,13 @@ def test_a_table_written_before_secondary_addresses_still_maps_the_primary_elast
     assert vpc.elastic_ip_pairs(old) == [("203.0.113.10", "172.31.33.11")]
 
 
-def test_controller_facts_carry_the_pool_and_compute_has_none() -> None:
-    assert nodes.node_env(config.node("controller"))["FLOATING_IPS"] == "172.31.33.50"
-    assert "FLOATING_IPS" not in nodes.node_env(config.node("compute1"))
+def test_controller_provider_eni_carries_the_pool_and_compute_has_none() -> None:
+    """What IMDS tells userdata, which writes FLOATING_IPS from the provider ENI's secondary addresses."""
+    trees = instances.imds_trees()
+
+    def provider_ipv4s(node: str) -> list[str]:
+        spec = config.node(node)
+        return trees[spec.mgmt_ip]["meta-data"]["network"]["interfaces"]["macs"][spec.enis[1].mac]["local-ipv4s"]
+
+    assert provider_ipv4s("controller") == ["172.31.33.12", "172.31.33.50"]
+    assert provider_ipv4s("compute1") == ["172.31.33.22"]

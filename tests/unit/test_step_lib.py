@@ -30,3 +30,22 @@ def test_a_run_that_writes_identical_content_changed_nothing_and_says_so_last(tm
     out = _bash(f'trap _osa_on_exit EXIT\nwrite_file "{tmp_path}/a.conf" 0644 <<<x', tmp_path)
     assert out.splitlines()[-1].endswith("[test] done in 0s; nothing changed")
     assert not list(tmp_path.glob("changes.*")), "the journal is removed at exit"
+
+
+def test_a_node_whose_userdata_predates_vpc_dns_derives_it_from_imds(tmp_path: Path) -> None:
+    (tmp_path / "node.env").write_text(
+        "ROLE=controller\nNODE_NAME=controller\nMGMT_IF=mgmt0\nMGMT_IP=172.31.32.11\nMGMT_MAC=02:00:ac:1f:20:0b\n")
+    (tmp_path / "cluster.env").write_text(
+        "CONTROLLER_IP=172.31.32.11\nSECRET_SOURCE=file:/x\nARTIFACT_STORE=dir:/y\n")
+    # curl stands in for IMDSv2: a token, then the VPC's range for the management ENI's MAC only.
+    fake_imds = (
+        'curl() { case "$*" in *api/token*) echo tok ;; '
+        '*"-H X-aws-ec2-metadata-token: tok"*macs/02:00:ac:1f:20:0b/vpc-ipv4-cidr-block) echo 10.20.0.0/16 ;; '
+        '*) return 22 ;; esac; }\n'
+    )
+    out = _bash(fake_imds + f'OSA_ETC="{tmp_path}"\nload_facts\necho "dns=$VPC_DNS"', tmp_path)
+    assert out.splitlines()[-1] == "dns=10.20.0.2"
+    (tmp_path / "cluster.env").write_text(
+        "CONTROLLER_IP=172.31.32.11\nSECRET_SOURCE=file:/x\nARTIFACT_STORE=dir:/y\nVPC_DNS=172.31.0.2\n")
+    out = _bash(fake_imds + f'OSA_ETC="{tmp_path}"\nload_facts\necho "dns=$VPC_DNS"', tmp_path)
+    assert out.splitlines()[-1] == "dns=172.31.0.2"

@@ -61,8 +61,8 @@ def test_each_role_prefetches_its_own_packages(rendered: dict[str, str]) -> None
     def packages(node: str) -> set[str]:
         return set(re.search(r"PACKAGES='?([^'\n]*)", rendered[node]).group(1).split())
 
-    assert {"keystone", "nova-api", "neutron-server", "mariadb-server"} <= packages("controller")
-    assert "nova-compute-qemu" in packages("compute1") and "keystone" not in packages("compute1")
+    assert {"keystone", "nova-api", "neutron-api", "mariadb-server"} <= packages("controller")
+    assert "nova-compute-kvm" in packages("compute1") and "keystone" not in packages("compute1")
     assert "cinder-volume" in packages("block1")
     assert "swift-object" in packages("object1")
     assert all("--download-only" in t for t in rendered.values())
@@ -101,3 +101,26 @@ def test_multipart_structure_survives_base64(synth_app: SynthesizedApp) -> None:
     assert text.count("--==OPENSTACK-AWS==") == 3
     base64.b64encode(text.encode())  # what CloudFormation's Fn::Base64 will do
     json.dumps(text)
+
+
+def test_cluster_facts_name_the_vpc_resolver_and_the_probe_name() -> None:
+    """VPC_DNS is the VPC range's base + 2 (AWS's resolver); PROBE_NAME is the configured name or empty (the steps
+    then use the region's S3 endpoint name)."""
+
+    def render(**context: object) -> str:
+        config = load_config(context)
+        return userdata.render(config, "compute1", "compute", region="r", elastic_ip="e", secret_arn="a", bucket="b")
+
+    text = render(vpc_cidr="10.20.0.0/16", subnet_a_cidr="10.20.1.0/24", subnet_b_cidr="10.20.2.0/24")
+    assert "VPC_DNS=10.20.0.2\n" in text and "VPC_DNS=$VPC_DNS\n" in text
+    assert "PROBE_NAME=''" in text or "PROBE_NAME=\n" in text
+    assert "PROBE_NAME=example.org\n" in render(probe_name="example.org")
+
+
+def test_every_compute_node_is_in_hosts_and_compute_ips() -> None:
+    config = load_config({"compute_count": 3})
+    script = userdata.render(config, "controller", "controller", region="eu-west-1", elastic_ip="198.51.100.7",
+                             secret_arn="arn:secret", bucket="bucket")  # fmt: skip
+    assert "COMPUTE_IPS='172.31.32.21 172.31.32.22 172.31.32.23'" in script
+    hosts = re.search(r"HOSTS_BLOCK=(.*)", script).group(1)
+    assert all(f"172.31.32.2{i} compute{i}" in hosts for i in (1, 2, 3)) and "172.31.32.31 block1" in hosts

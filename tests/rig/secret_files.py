@@ -1,0 +1,56 @@
+"""Proof that no node leaves a secret readable by others (issue 13, item 2): every file under /etc on every node
+that holds any value of the rig's secrets (build/rig/secrets.json: the rig knows them, a node's scan does not
+need to) must be closed to "others". The values reach the scan on stdin, never on a command line.
+
+`python3 -m tests.rig.secret_files` runs it alone on running nodes (no lock: it only reads).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from . import config, nodes
+
+# Prints "HOLD <path>" for each file under /etc holding a secret, and "OPEN <mode> <owner:group> <path>" for those
+# others may read. grep -r does not follow symlinks met on the way, so each file is seen once.
+SCAN = r"""
+grep -rlsF -f /dev/stdin /etc | while IFS= read -r f; do
+    printf 'HOLD %s\n' "$f"
+    find "$f" -maxdepth 0 -perm /o=r -printf 'OPEN %m %u:%g %p\n'
+done
+"""
+
+
+def scan_node(spec: config.NodeSpec, values: list[str]) -> tuple[list[str], list[str]]:
+    """(files holding a secret, "mode owner path" of those readable by others) on one node."""
+    out = nodes.node_run(spec, ["bash", "-c", SCAN], input="\n".join(values) + "\n", timeout=120).stdout
+    held = [line[5:] for line in out.splitlines() if line.startswith("HOLD ")]
+    open_ = [line[5:] for line in out.splitlines() if line.startswith("OPEN ")]
+    return held, open_
+
+
+def secrets_not_readable_by_others(step: str = "verify") -> dict[str, Any]:
+    values = [v for v in nodes.rig_secrets().values() if v]
+    held_total = 0
+    exposed: list[str] = []
+    for spec in config.NODES:
+        held, open_ = scan_node(spec, values)
+        held_total += len(held)
+        exposed += [f"{spec.name}:{entry}" for entry in open_]
+    passed = held_total > 0 and not exposed
+    if exposed:
+        detail = "readable by others: " + "; ".join(exposed)
+    elif held_total:
+        detail = f"{held_total} files under /etc on {len(config.NODES)} nodes hold a secret; none is readable by others"
+    else:
+        detail = "no file under /etc holds a secret: the scan found nothing to judge (is the cloud installed?)"
+    return {"name": "secrets-not-readable-by-others", "ok": passed, "status": "ok" if passed else "fail",
+            "detail": detail, "node": "all", "step": step}
+
+
+if __name__ == "__main__":
+    check = secrets_not_readable_by_others()
+    print(json.dumps(check, indent=1))
+    sys.exit(0 if check["ok"] else 1)

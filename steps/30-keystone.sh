@@ -75,6 +75,8 @@ export OS_IMAGE_API_VERSION=2
 export OS_REGION_NAME=$OS_REGION
 # inside the VPC (this node, every node): the internal endpoints; the public ones name the Elastic IP
 export OS_INTERFACE=internal
+# the swift client reads its own variable, not OS_INTERFACE
+export OS_ENDPOINT_TYPE=internalURL
 EOF2
 }
 write_openrc /root/admin-openrc admin "$ADMIN_PASS" admin

@@ -3,14 +3,14 @@
 # roles: controller
 # after: neutron-controller, neutron-compute
 # timeout: 1200
-# inputs: node facts (PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
+# inputs: node facts (MGMT_IF, MGMT_CIDR, PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
 # guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 (DNS server VPC_DNS) and router "router" (project demo); the router's gateway port has PROVIDER_MAC; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS) persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
-require_vars PROVIDER_IF PROVIDER_MAC PROVIDER_ENI_IP PUBLIC_IF PUBLIC_IP PUBLIC_GW PUBLIC_CIDR PROVIDER_CIDR VPC_DNS
+require_vars PROVIDER_IF PROVIDER_MAC PROVIDER_ENI_IP PUBLIC_IF PUBLIC_IP PUBLIC_GW PUBLIC_CIDR PROVIDER_CIDR VPC_DNS MGMT_CIDR
 PROBE_IP=${PROBE_IP:-198.51.100.10}
 PROVIDER_MAC=${PROVIDER_MAC,,}
 FLOATING_IPS=${FLOATING_IPS:-}
@@ -119,6 +119,9 @@ ip route replace $PUBLIC_CIDR dev $PUBLIC_IF src $PUBLIC_IP table 200
 ip route replace default via $PUBLIC_GW dev $PUBLIC_IF table 200
 ip rule show | grep -q 'from $PUBLIC_IP lookup 200' || ip rule add from $PUBLIC_IP lookup 200 pref 1000
 ip rule show | grep -q 'iif $PUBLIC_IF lookup 200' || ip rule add iif $PUBLIC_IF lookup 200 pref 1001
+# Forwarded replies to subnet A that arrive on $PUBLIC_IF (management_egress=none: the controller masquerades
+# subnet A out of $PUBLIC_IF) go back out of $MGMT_IF by the main table, not by table 200's default route.
+ip rule show | grep -q 'to $MGMT_CIDR iif $PUBLIC_IF lookup main' || ip rule add iif $PUBLIC_IF to $MGMT_CIDR lookup main pref 999
 # The router's packets cross the host twice: bridged in $brq (br_netfilter shows them to conntrack) and
 # routed from $PUBLIC_IF. Untracked on the bridge, the routed pass opens the connection and gets MASQUERADE.
 iptables -t raw -C PREROUTING -i $brq -j CT --notrack 2>/dev/null || iptables -t raw -I PREROUTING -i $brq -j CT --notrack

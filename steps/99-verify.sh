@@ -83,7 +83,8 @@ check swift-stat "swift stat (demo)" bash -c '. /root/demo-openrc && swift stat'
 check swift-upload-download "64 KiB object uploaded, downloaded and compared" swift_roundtrip
 
 # --- test image, flavor, security group
-image_file=$OSA_STATE/test-image.img
+# Not the URL's own path: in the rig TEST_IMAGE_URL names a read-only file under OSA_STATE.
+image_file=$OSA_STATE/verify-image.img
 # A local file (the rig's image, rebuilt when its builder changes) is copied every run; a download is kept.
 if [[ ! -s "$image_file" || "$TEST_IMAGE_URL" == file://* ]]; then
     curl -fsSL --max-time 300 -o "$image_file.tmp" "$TEST_IMAGE_URL" || die "cannot fetch the test image $TEST_IMAGE_URL"

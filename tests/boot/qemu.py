@@ -92,8 +92,16 @@ class Boot:
     def reports(self) -> list[dict[str, object]]:
         if not self.probe_log.exists():
             return []
-        lines = self.probe_log.read_text(errors="replace").replace("\r", "").splitlines()
-        return [json.loads(line[len(PROBE_PREFIX):]) for line in lines if line.startswith(PROBE_PREFIX)]
+        # Only finished lines: the guest may be writing the last one right now.
+        lines = self.probe_log.read_text(errors="replace").replace("\r", "").split("\n")[:-1]
+        found = []
+        for line in lines:
+            if line.startswith(PROBE_PREFIX):
+                try:
+                    found.append(json.loads(line[len(PROBE_PREFIX):]))
+                except json.JSONDecodeError:
+                    continue  # a line garbled on the serial port: the report is missing, and its check says so
+        return found
 
     def report(self, mode: str) -> dict[str, object] | None:
         found = [r for r in self.reports() if r.get("mode") == mode]

@@ -8,6 +8,7 @@ here is byte for byte what SSM would run on EC2.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,9 +143,17 @@ class RigSsm:
                                             for i, ping in pings.items() if ping is not None]}  # fmt: skip
 
 
+#: A running agent reports to SSM periodically (5 min assumed: its health report), so LastPingDateTime is the
+#: latest report, not "now".
+PING_INTERVAL_SECONDS = 300
+
+
 def last_ping(spec: NodeSpec) -> datetime | None:
-    """When the node's agent (the stand-in package its userdata installed) started in its current boot: its first
-    ping. None while it is not running (not installed yet, stopped, the node down or between boots), so a node
-    that a root volume restore sends back through userdata is Online again only once its new agent runs."""
-    ping = nodes.agent_ping(spec)
-    return datetime.fromtimestamp(ping, UTC) if ping is not None else None
+    """The latest ping of the node's agent (the stand-in package its userdata installed): its start in the current
+    boot, then every PING_INTERVAL_SECONDS. None while it is not running (not installed yet, stopped, the node down
+    or between boots), so a node that a root volume restore sends back through userdata is Online again only once
+    its new agent runs; one that came back before the last node's restore finished waits for its next ping."""
+    first = nodes.agent_ping(spec)
+    if first is None:
+        return None
+    return datetime.fromtimestamp(first + (time.time() - first) // PING_INTERVAL_SECONDS * PING_INTERVAL_SECONDS, UTC)

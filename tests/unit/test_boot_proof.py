@@ -167,3 +167,12 @@ def test_required_facts_come_from_the_controllers_steps() -> None:
     names = required_facts()
     assert {"MGMT_IF", "PUBLIC_IF", "PROVIDER_IF", "ELASTIC_IP", "SECRET_SOURCE"} <= names
     assert (ROOT / "steps" / "lib" / "common.sh").exists()
+
+
+def test_reports_skip_the_line_the_guest_is_still_writing(instance, tmp_path) -> None:
+    from tests.boot.qemu import PROBE_PREFIX, Boot
+
+    boot = Boot("boot2", instance, False, tmp_path, tmp_path / "disk.img", tmp_path)
+    boot.probe_log.write_text(f'noise\r\n{PROBE_PREFIX}{{"mode": "down", "n": 1}}\r\n{PROBE_PREFIX}{{"mode": "up", "hos')
+    assert boot.reports() == [{"mode": "down", "n": 1}]
+    assert boot.report("up") is None

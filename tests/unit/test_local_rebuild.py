@@ -21,7 +21,7 @@ from tests.local.root_volumes import RigRootVolumes
 from tests.rig import config as rig_config
 from tests.rig import nodes
 from tests.rig.config import NodeSpec
-from tests.unit.test_local_ssm_standin import PINGED, agent_started_at
+from tests.unit.test_local_ssm_standin import agent_started_at
 
 WAIT_ONLINE = "wait_online.handler.handler"
 
@@ -37,14 +37,19 @@ def ec2() -> object:
 # --- the agent's ping: only a boot after the restore counts ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("restored", "online"), [(PINGED - 30, True), (PINGED + 30, False)])
-def test_the_rebuild_counts_a_node_online_only_once_its_agent_started_after_the_restore(
-    monkeypatch: pytest.MonkeyPatch, restored: float, online: bool
+@pytest.mark.parametrize(("agent_started", "restored", "online"), [
+    (-60, -90, True),  # the agent started after the restore: its first ping counts
+    (-60, -30, False),  # it started before the last restore finished: its next ping is 4 min away
+    (-400, -370, True),  # ... and once the agent pinged again (every 5 min), it counts
+])  # fmt: skip
+def test_the_rebuild_counts_a_node_online_only_once_its_agent_pinged_after_the_restore(
+    monkeypatch: pytest.MonkeyPatch, agent_started: float, restored: float, online: bool
 ) -> None:
-    monkeypatch.setattr(ssm_standin.nodes, "agent_ping", agent_started_at(PINGED))
+    now = time.time()
+    monkeypatch.setattr(ssm_standin.nodes, "agent_ping", agent_started_at(now + agent_started))
     ssm_standin.RigSsm({}, {"i-1": rig_config.node("object1")}).install(monkeypatch.setattr)
-    event = {"instances": {"i-1": "object1"}, "started": iso(time.time()), "max_wait_seconds": 600,
-             "online_since": iso(restored)}  # fmt: skip
+    event = {"instances": {"i-1": "object1"}, "started": iso(now), "max_wait_seconds": 600,
+             "online_since": iso(now + restored)}  # fmt: skip
     result, failed = invoke(WAIT_ONLINE, event)
     assert not failed and result["all_online"] is online
 

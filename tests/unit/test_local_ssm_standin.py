@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -62,8 +62,11 @@ def test_send_poll_and_output_follow_the_real_run(documents, monkeypatch: pytest
     ssm = boto3.client("ssm", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
 
     online = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": ["i-1", "i-3"]}])
-    assert [(i["InstanceId"], i["LastPingDateTime"]) for i in online["InstanceInformationList"]] == [
-        ("i-1", datetime.fromtimestamp(PINGED, UTC))]
+    ((instance, pinged),) = [(i["InstanceId"], i["LastPingDateTime"]) for i in online["InstanceInformationList"]]
+    # the agent's latest ping: its start, then every PING_INTERVAL_SECONDS, never in the future
+    since_start = pinged.timestamp() - PINGED
+    assert instance == "i-1" and pinged <= datetime.now(UTC) < pinged + timedelta(seconds=300)
+    assert round(since_start) % ssm_standin.PING_INTERVAL_SECONDS == 0
 
     command = ssm.send_command(DocumentName="openstack-aws-swift-storage", InstanceIds=["i-1", "i-2"])["Command"]
     statuses = ssm.list_command_invocations(CommandId=command["CommandId"])["CommandInvocations"]

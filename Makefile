@@ -53,7 +53,7 @@ synth: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	find . -name '*.sh' -not -path './node_modules/*' -not -path './.venv*/*' -not -path './build/*' -print0 \
+	find . \( -path ./node_modules -o -path './.venv*' -o -path ./build -o -path ./.git \) -prune -o -name '*.sh' -print0 \
 	  | xargs -0 -r shellcheck -x -S warning
 
 test: setup lint

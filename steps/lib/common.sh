@@ -78,21 +78,18 @@ step_begin() {
 # ---------------------------------------------------------------------------------------------------- facts
 load_facts() {
     local f
-    for f in "$OSA_ETC/node.env" "$OSA_ETC/cluster.env"; do
-        [[ -r "$f" ]] || die "$f is missing: userdata (or the rig) writes it before any step runs"
+    # override.env is optional and never on AWS: replacements for cluster facts where a site has other services
+    # (the rig's secrets file, artifact folder, test image, apt proxy; see steps/README.md).
+    for f in "$OSA_ETC/node.env" "$OSA_ETC/cluster.env" "$OSA_ETC/override.env"; do
+        if [[ ! -r "$f" ]]; then
+            [[ $f == */override.env ]] && continue
+            die "$f is missing: userdata (or the rig) writes it before any step runs"
+        fi
         set -a
         # shellcheck disable=SC1090
         . "$f"
         set +a
     done
-    # Optional, never on AWS: replacements for cluster facts where a site has other services (the rig's secrets
-    # file, artifact folder, test image, apt proxy; see steps/README.md).
-    if [[ -r "$OSA_ETC/override.env" ]]; then
-        set -a
-        # shellcheck disable=SC1091
-        . "$OSA_ETC/override.env"
-        set +a
-    fi
     # VPC_DNS came with a later release than the userdata of nodes deployed before it: derive it as userdata does,
     # so updated steps run on such nodes without a rebuild.
     if [[ -z ${VPC_DNS:-} && -n ${MGMT_MAC:-} ]]; then

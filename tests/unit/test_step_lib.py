@@ -3,6 +3,7 @@ the rig proves a re-run of the network fix is a no-op)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def test_changes_in_the_step_and_in_subshells_are_listed(tmp_path: Path) -> None
 def test_a_run_that_writes_identical_content_changed_nothing_and_says_so_last(tmp_path: Path) -> None:
     (tmp_path / "a.conf").write_text("x\n")
     out = _bash(f'trap _osa_on_exit EXIT\nwrite_file "{tmp_path}/a.conf" 0644 <<<x', tmp_path)
-    assert out.splitlines()[-1].endswith("[test] done in 0s; nothing changed")
+    # The duration is wall time (a loaded CI machine can take a second), so only its shape is pinned.
+    assert re.search(r"\[test\] done in \d+s; nothing changed$", out.splitlines()[-1])
     assert not list(tmp_path.glob("changes.*")), "the journal is removed at exit"
 
 

@@ -62,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "key_pair": "",
     "probe_address": "1.1.1.1",
     "probe_name": "",
-    "floating_ips": 1,
+    "floating_ips": 3,
     "ami_id": "",
     "eip_quota": DEFAULT_EIP_QUOTA,
 }

@@ -17,7 +17,7 @@ ROLES = ("controller", "compute", "block", "object")
 #: The EC2 fix (source/dest check off on the public ENI) is an API call, not a script; it runs right before this.
 EC2_FIX_BEFORE = "network-fix"
 _FILE = re.compile(r"^(\d{2})-([a-z0-9][a-z0-9-]*)\.sh$")
-_HEADER = re.compile(r"^#\s*(step|roles|after|timeout|inputs|guarantees):\s*(.*?)\s*$")
+_HEADER = re.compile(r"^#\s*(step|roles|after|timeout|uses|inputs|guarantees):\s*(.*?)\s*$")
 _REQUIRED = ("step", "roles", "after", "timeout", "inputs", "guarantees")
 
 
@@ -33,6 +33,9 @@ class Step:
     after: tuple[str, ...]
     timeout: int
     path: Path
+    #: optional libraries (steps/lib/optional/NAME.sh) the step needs beside steps/lib/*.sh: an SSM document holds
+    #: at most 64 KB, so what only a few steps use is not sent with every step.
+    uses: tuple[str, ...] = ()
 
     @property
     def body(self) -> str:
@@ -59,7 +62,12 @@ def _parse(path: Path) -> Step:
     after = tuple(a.strip() for a in header["after"].split(",") if a.strip() not in ("", "-"))
     if not header["timeout"].isdigit() or not 60 <= int(header["timeout"]) <= 7200:
         raise StepCatalogError(f"{path.name}: timeout '{header['timeout']}' must be seconds from 60 to 7200")
-    return Step(int(match.group(1)), match.group(2), roles, after, int(header["timeout"]), path)
+    uses = tuple(u.strip() for u in header.get("uses", "").split(",") if u.strip())
+    lib = next((d / "lib" for d in path.parents if (d / "lib").is_dir()), path.parent / "lib")
+    missing_libs = [u for u in uses if not (lib / "optional" / f"{u}.sh").is_file()]
+    if missing_libs:
+        raise StepCatalogError(f"{path.name}: uses {missing_libs}, but {lib}/optional has no such .sh file")
+    return Step(int(match.group(1)), match.group(2), roles, after, int(header["timeout"]), path, uses)
 
 
 def load_steps(steps_dir: Path = STEPS_DIR) -> list[Step]:
@@ -106,12 +114,14 @@ def select(steps: list[Step], from_step: str | None = None, only: list[str] | No
 
 
 def compose_script(step: Step) -> str:
-    """What runs on a node for a step: `lib/*.sh` (sorted by name) concatenated, then the step file.
+    """What runs on a node for a step: `lib/*.sh` (sorted by name) concatenated, then the optional libraries its
+    `# uses:` header names (`lib/optional/NAME.sh`), then the step file.
 
     The SSM document of the step carries exactly this text, and the rig runs exactly this text. Each part ends
     with a newline so that no two files' lines merge.
     """
     # steps/NN-x.sh and steps/rebuild/NN-x.sh share steps/lib: the nearest lib/ up the tree.
     lib = next((d / "lib" for d in step.path.parents if (d / "lib").is_dir()), step.path.parent / "lib")
-    parts = [p.read_text() for p in sorted(lib.glob("*.sh"))] + [step.body]
+    libs = [*sorted(lib.glob("*.sh")), *(lib / "optional" / f"{name}.sh" for name in step.uses)]
+    parts = [p.read_text() for p in libs] + [step.body]
     return "".join(part if part.endswith("\n") else part + "\n" for part in parts)

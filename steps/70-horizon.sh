@@ -4,7 +4,7 @@
 # after: keystone
 # timeout: 1200
 # inputs: node facts (PUBLIC_IP), cluster facts (CONTROLLER_IP, ELASTIC_IP)
-# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL) and every service through its internal endpoint, sessions in memcached, ALLOWED_HOSTS = Elastic IP, management and public addresses
+# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL) and every service through its internal endpoint, sessions in memcached for every Apache process (Debian's LocMemCache snippet overridden, checked in the loaded settings), ALLOWED_HOSTS = Elastic IP, management and public addresses
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -27,9 +27,6 @@ OPENSTACK_KEYSTONE_URL = "http://%s:5000/v3" % OPENSTACK_HOST
 # IP, which the controller cannot reach through the VPC).
 OPENSTACK_ENDPOINT_TYPE = "internalURL"
 ALLOWED_HOSTS = [$hosts]
-SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.MemcachedCache",
-                      "LOCATION": "$CONTROLLER_IP:11211"}}
 OPENSTACK_KEYSTONE_MULTIDOMAIN_SUPPORT = False
 OPENSTACK_API_VERSIONS = {"identity": 3, "image": 2, "volume": 3}
 OPENSTACK_KEYSTONE_DEFAULT_DOMAIN = "Default"
@@ -47,13 +44,30 @@ write_file "$settings" 0644 < <(
     printf '%s\n' "$block"
 )
 
+# Sessions live in memcached, shared by every Apache process that serves the dashboard. Debian's snippet
+# local_settings.d/_0006_debian_cache.py sets a per-process LocMemCache and is read after local_settings.py, so a
+# session existed only in the process that logged the user in and every other one sent them back to the login
+# page; a snippet sorted after it wins.
+write_file /etc/openstack-dashboard/local_settings.d/_9999_openstack_aws.py 0644 <<EOF2
+# openstack-aws (managed by the horizon step): sessions in memcached, for every process.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.MemcachedCache",
+                      "LOCATION": "$CONTROLLER_IP:11211"}}
+EOF2
+
 # Debian's vhost serves the dashboard at / on port 80; make sure it is the enabled site.
 if [[ -e /etc/apache2/sites-enabled/000-default.conf ]]; then a2dissite -q 000-default; mark_changed apache-site; fi
 if [[ ! -e /etc/apache2/sites-enabled/openstack-dashboard.conf ]]; then
     a2ensite -q openstack-dashboard
     mark_changed apache-site
 fi
-svc_apply "$settings apache-site packages" apache2
+svc_apply "$settings /etc/openstack-dashboard/local_settings.d/_9999_openstack_aws.py apache-site packages" apache2
+# What Django ends up with after every snippet, as the dashboard's processes load it.
+backend=$(cd /usr/share/openstack-dashboard && DJANGO_SETTINGS_MODULE=openstack_dashboard.settings python3 -W ignore -c \
+    'from django.conf import settings as s; print(s.CACHES["default"]["BACKEND"], s.SESSION_ENGINE)') ||
+    die "cannot load the dashboard's settings (see /var/log/openstack-dashboard/error.log)"
+[[ "$backend" == "django.core.cache.backends.memcached.MemcachedCache django.contrib.sessions.backends.cache" ]] ||
+    die "the dashboard's sessions are not in memcached ($backend): a snippet in /etc/openstack-dashboard/local_settings.d overrides CACHES"
 wait_http "http://$CONTROLLER_IP/" 60
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Host: $ELASTIC_IP" "http://$CONTROLLER_IP/auth/login/")
 [[ "$code" == 200 ]] || die "the dashboard's login page answers HTTP $code (see /var/log/openstack-dashboard/error.log)"

@@ -3,8 +3,8 @@
 # roles: controller
 # after: neutron-controller, neutron-compute
 # timeout: 1200
-# inputs: node facts (MGMT_IF, MGMT_CIDR, PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS, PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
-# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 (DNS server VPC_DNS) and router "router" (project demo); the router's gateway port has PROVIDER_MAC; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS) persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
+# inputs: node facts (MGMT_IF, MGMT_CIDR, PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS (IMDS's current list wins), PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
+# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 (DNS server VPC_DNS) and router "router" (project demo); every router port's gateway and floating addresses reach the VPC as the provider ENI (its MAC on the way out, the owning port's MAC on the way in: table bridge osa_provider, map kept by openstack-aws-provider-owners.service), so any project's router and floating IPs work; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS), and a filter that lets routers (sources PROVIDER_ENI_IP and FLOATING_IPS) reach only the internet and the VPC resolver, not the VPC, IMDS or the controller (chains osa-tenants, osa-tenants-in), persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,6 +14,15 @@ require_vars PROVIDER_IF PROVIDER_MAC PROVIDER_ENI_IP PUBLIC_IF PUBLIC_IP PUBLIC
 PROBE_IP=${PROBE_IP:-198.51.100.10}
 PROVIDER_MAC=${PROVIDER_MAC,,}
 FLOATING_IPS=${FLOATING_IPS:-}
+# The pool is what the provider ENI holds now: a later deploy may have added secondary addresses since userdata
+# wrote the facts at first boot.
+if eni_ips=$(imds_get "network/interfaces/macs/$PROVIDER_MAC/local-ipv4s"); then
+    FLOATING_IPS=$(tail -n +2 <<<"$eni_ips" | paste -sd ' ')
+fi
+# What tenants must not reach through the routers' gateway (the controller): the whole VPC (management plane,
+# storage nodes, other ENIs), IMDS and the other link-local services. IMDS's answer, or the two subnets without it.
+VPC_CIDR=$(imds_get "network/interfaces/macs/${MGMT_MAC:-none}/vpc-ipv4-cidr-block") || VPC_CIDR="$MGMT_CIDR $PROVIDER_CIDR"
+apt_install nftables
 os_admin
 
 # The subnet's allocation pool is the floating IP pool: one single-address range per secondary private address of
@@ -73,8 +82,7 @@ wait_for "namespace $ns with $qg (neutron-l3-agent)" 120 ip netns exec "$ns" ip 
 probe_ping() { ip netns exec "$ns" ping -c 3 -W 2 "$PROBE_IP" >/dev/null 2>&1; }
 gw_arp() { ip netns exec "$ns" ip neigh show "$PUBLIC_IP" dev "$qg" 2>/dev/null | awk '{print $NF}'; }
 
-current_mac=$(openstack port show "$port_id" -f value -c mac_address)
-if [[ "${current_mac,,}" != "$PROVIDER_MAC" ]]; then
+if ! nft list table bridge osa_provider >/dev/null 2>&1; then
     # Proof that the fix is needed: the VPC drops the router's frames (foreign MAC), so ARP never resolves.
     if probe_ping; then
         check_line network-fix-before fail "the router reached $PROBE_IP before the fix: the VPC lets foreign MACs through"
@@ -93,8 +101,9 @@ fi
 provider_net=$(os_id network provider)
 brq="brq${provider_net:0:11}"
 
-# --- PROVIDER_IF gets a stable locally administered MAC (derived from the ENI's), so the ENI's own MAC is free
-# for the router's gateway port on the same bridge.
+# --- PROVIDER_IF gets a stable locally administered MAC (derived from the ENI's): the bridge must forward frames
+# for the ENI's MAC to router ports, never take them itself (and a router port of an install before the MAC
+# translation may still hold the ENI's MAC).
 new_mac=$(printf '02:%s' "$(printf '%s' "$PROVIDER_MAC" | md5sum | cut -c1-10 | sed 's/../&:/g; s/:$//')")
 
 # --- persistent host part: a oneshot unit re-applies it at boot before the Neutron agents start.
@@ -104,6 +113,8 @@ write_file /usr/local/sbin/openstack-aws-netfix 0755 <<EOF2
 set -e
 ip link set dev $PROVIDER_IF address $new_mac
 ip link set dev $PROVIDER_IF up
+# Router ports on the provider bridge speak to the VPC as the provider ENI (see provider-bridge.nft).
+nft -f /usr/local/lib/openstack-aws/provider-bridge.nft
 sysctl -qw net.ipv4.ip_forward=1
 sysctl -qw net.ipv4.conf.all.send_redirects=0
 sysctl -qw net.ipv4.conf.$PUBLIC_IF.send_redirects=0
@@ -133,6 +144,80 @@ for ip in $FLOATING_IPS; do iptables -t nat -A osa-floating -s "\$ip" -j ACCEPT;
 iptables -t nat -C POSTROUTING -o $PUBLIC_IF -j osa-floating 2>/dev/null || iptables -t nat -I POSTROUTING 1 -o $PUBLIC_IF -j osa-floating
 # Everything else forwarded out of $PUBLIC_IF takes PUBLIC_IP's address, the one with the controller's Elastic IP.
 iptables -t nat -C POSTROUTING -o $PUBLIC_IF -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING -o $PUBLIC_IF -j MASQUERADE
+# Tenants are kept out of the management plane. Everything a router sends (instances behind it are SNATed or
+# floating, so its source is always a provider address) reaches the controller on $PUBLIC_IF: it may go to the
+# internet and ask the VPC resolver, and nothing else inside the VPC, IMDS included, nor the controller itself
+# (MariaDB, RabbitMQ, memcached, the APIs on the management side). Replies to routers come from other sources and
+# pass. Rebuilt from the facts every time, like osa-floating.
+iptables -N osa-tenants 2>/dev/null || iptables -F osa-tenants
+iptables -A osa-tenants -d $VPC_DNS -p udp --dport 53 -j RETURN
+iptables -A osa-tenants -d $VPC_DNS -p tcp --dport 53 -j RETURN
+iptables -A osa-tenants -d 169.254.169.123 -p udp --dport 123 -j RETURN  # Amazon Time Sync, as on any instance
+for net in $VPC_CIDR 169.254.0.0/16; do iptables -A osa-tenants -d "\$net" -j DROP; done
+iptables -N osa-tenants-in 2>/dev/null || iptables -F osa-tenants-in
+iptables -A osa-tenants-in -p icmp -j RETURN
+iptables -A osa-tenants-in -j DROP
+for ip in $PROVIDER_ENI_IP $FLOATING_IPS; do
+    iptables -C FORWARD -i $PUBLIC_IF -s "\$ip" -j osa-tenants 2>/dev/null || iptables -I FORWARD 1 -i $PUBLIC_IF -s "\$ip" -j osa-tenants
+    iptables -C INPUT -i $PUBLIC_IF -s "\$ip" -j osa-tenants-in 2>/dev/null || iptables -I INPUT 1 -i $PUBLIC_IF -s "\$ip" -j osa-tenants-in
+done
+EOF2
+# The VPC knows one MAC on the provider ENI and only the ENI's addresses (primary and secondaries). Every router
+# port keeps its own Neutron MAC; the bridge translates at PROVIDER_IF: frames leaving take the ENI's MAC (also as
+# ARP's sender), frames for the ENI's MAC go to the port that holds the destination address (map "owner").
+mkdir -p /usr/local/lib/openstack-aws
+write_file /usr/local/lib/openstack-aws/provider-bridge.nft 0644 <<EOF2
+# openstack-aws network fix (written by the network-fix step): MAC translation at the provider ENI ($PROVIDER_IF).
+table bridge osa_provider
+delete table bridge osa_provider
+table bridge osa_provider {
+    # gateway and floating address -> MAC of the router port holding it (openstack-aws-provider-owners fills it)
+    map owner {
+        type ipv4_addr : ether_addr
+    }
+    chain from_vpc {
+        type filter hook prerouting priority -200; policy accept;
+        iifname "$PROVIDER_IF" ether daddr $PROVIDER_MAC ether type arp arp daddr ether set arp daddr ip map @owner ether daddr set arp daddr ip map @owner accept
+        iifname "$PROVIDER_IF" ether daddr $PROVIDER_MAC ether type ip ether daddr set ip daddr map @owner accept
+        iifname "$PROVIDER_IF" ether daddr $PROVIDER_MAC counter drop comment "no router port holds the address"
+    }
+    chain to_vpc {
+        type filter hook postrouting priority 300; policy accept;
+        oifname "$PROVIDER_IF" ether type != { ip, arp } counter drop comment "subnet B carries IPv4 and ARP only"
+        oifname "$PROVIDER_IF" ether type arp arp saddr ether set $PROVIDER_MAC
+        oifname "$PROVIDER_IF" ether saddr set $PROVIDER_MAC
+    }
+}
+EOF2
+write_file /usr/local/sbin/openstack-aws-provider-owners 0755 <<'EOF2'
+#!/bin/bash
+# openstack-aws network fix (written by the network-fix step): keeps map "owner" of table bridge osa_provider equal
+# to the addresses the router namespaces hold on their gateway (qg-) ports, with each port's MAC. The l3 agent adds
+# and removes gateway and floating addresses at any time, so this polls its namespaces (cheap: no API call).
+set -euo pipefail
+owners() {
+    local ns dev addr mac
+    for ns in $(ip netns list | awk '/^qrouter-/ {print $1}'); do
+        { ip -n "$ns" -o -4 addr show 2>/dev/null || true; } | awk '$2 ~ /^qg-/ {split($4, a, "/"); print $2, a[1]}' |
+            while read -r dev addr; do
+                mac=$({ ip -n "$ns" -o link show dev "$dev" 2>/dev/null || true; } |
+                    grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+                [[ -z "$mac" ]] || echo "$addr : $mac"
+            done
+    done | sort -u | paste -sd, -
+}
+last=unset
+while :; do
+    now=$(owners)
+    if [[ "$now" != "$last" ]]; then
+        if { echo "flush map bridge osa_provider owner"
+             [[ -z "$now" ]] || echo "add element bridge osa_provider owner { $now }"; } | nft -f -; then
+            echo "provider addresses: ${now:-none}"
+            last=$now
+        fi
+    fi
+    sleep 2
+done
 EOF2
 write_file /etc/systemd/system/openstack-aws-netfix.service 0644 <<EOF2
 [Unit]
@@ -140,6 +225,7 @@ Description=openstack-aws network fix (provider MAC, forwarding, policy routing,
 Wants=network-online.target
 After=network-online.target
 Before=neutron-linuxbridge-agent.service neutron-l3-agent.service
+Wants=openstack-aws-provider-owners.service
 
 [Service]
 Type=oneshot
@@ -149,47 +235,35 @@ ExecStart=/usr/local/sbin/openstack-aws-netfix
 [Install]
 WantedBy=multi-user.target
 EOF2
-if changed /etc/systemd/system/openstack-aws-netfix.service; then systemctl daemon-reload; fi
-svc_apply "/usr/local/sbin/openstack-aws-netfix /etc/systemd/system/openstack-aws-netfix.service" openstack-aws-netfix
+write_file /etc/systemd/system/openstack-aws-provider-owners.service 0644 <<EOF2
+[Unit]
+Description=openstack-aws provider bridge: router port addresses and their MACs (map owner)
+After=openstack-aws-netfix.service
+# A reload of the netfix table empties the map: start afresh with it.
+PartOf=openstack-aws-netfix.service
+
+[Service]
+ExecStart=/usr/local/sbin/openstack-aws-provider-owners
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+EOF2
+units=(/etc/systemd/system/openstack-aws-netfix.service /etc/systemd/system/openstack-aws-provider-owners.service)
+if changed "${units[@]}"; then systemctl daemon-reload; fi
+svc_apply "/usr/local/sbin/openstack-aws-netfix /usr/local/lib/openstack-aws/provider-bridge.nft ${units[0]}" \
+    openstack-aws-netfix
+svc_apply "/usr/local/sbin/openstack-aws-provider-owners ${units[1]}" openstack-aws-provider-owners
 [[ "$(cat "/sys/class/net/$PROVIDER_IF/address")" == "$new_mac" ]] || die "$PROVIDER_IF did not take MAC $new_mac"
 
 # cloud-init must not rewrite the interfaces (and undo the MAC) at the next boot.
 mkdir -p /etc/cloud/cloud.cfg.d
 write_file /etc/cloud/cloud.cfg.d/99-custom-networking.cfg 0644 <<<"network: {config: disabled}"
 
-# --- the router's gateway port takes the ENI's MAC: Neutron API first (unbind, set, rebind), SQL as fallback.
-current_mac=$(openstack port show "$port_id" -f value -c mac_address)
-if [[ "${current_mac,,}" != "$PROVIDER_MAC" ]]; then
-    host=$(openstack port show "$port_id" -f value -c binding_host_id)
-    [[ -n "$host" ]] || host=$(hostname)
-    log "router gateway port $port_id: MAC $current_mac -> $PROVIDER_MAC (unbind, set, rebind on $host)"
-    mark_changed router:gateway-mac
-    if ! OSA_PORT=$port_id OSA_MAC=$PROVIDER_MAC OSA_HOST=$host python3 - <<'PY'; then
-import os, sys, openstack
-conn = openstack.connect()
-port = os.environ["OSA_PORT"]
-conn.network.update_port(port, binding_host_id="")
-try:
-    conn.network.update_port(port, mac_address=os.environ["OSA_MAC"])
-except openstack.exceptions.SDKException as exc:
-    print(f"Neutron API: {exc}", file=sys.stderr)
-    sys.exit(1)
-finally:
-    conn.network.update_port(port, binding_host_id=os.environ["OSA_HOST"])
-PY
-        warn "the Neutron API refused the MAC change of port $port_id; FALLBACK: updating neutron.ports directly"
-        mysql_root neutron -e "UPDATE ports SET mac_address='$PROVIDER_MAC' WHERE id='$port_id'" ||
-            die "neither the Neutron API nor SQL could set the MAC of port $port_id"
-        systemctl restart neutron-l3-agent
-    fi
-fi
-[[ "$(openstack port show "$port_id" -f value -c mac_address)" == "$PROVIDER_MAC" ]] ||
-    die "port $port_id does not have MAC $PROVIDER_MAC"
-qg_mac_ok() { [[ "$(ip netns exec "$ns" cat "/sys/class/net/$qg/address" 2>/dev/null)" == "$PROVIDER_MAC" ]]; }
-if ! retry 10 2 qg_mac_ok; then
-    warn "$qg in $ns still has its old MAC: setting it directly (the agent re-plugs it with the database's MAC later)"
-    ip netns exec "$ns" ip link set dev "$qg" address "$PROVIDER_MAC"
-fi
+# The router's gateway address must be in the map before the router can be answered.
+owned() { nft list map bridge osa_provider owner 2>/dev/null | grep -F "$1 : " >/dev/null; }
+wait_for "$PROVIDER_ENI_IP in the provider bridge's map (openstack-aws-provider-owners)" 60 owned "$PROVIDER_ENI_IP"
 
 # The router may have cached an answer, and conntrack a connection, from before the fix: start afresh.
 ip netns exec "$ns" ip neigh flush dev "$qg" 2>/dev/null || true
@@ -202,4 +276,4 @@ else
     check_line network-fix-router-ping fail "router namespace $ns cannot reach $PROBE_IP; ARP $PUBLIC_IP: $(gw_arp || echo none)"
     die "the router cannot reach $PROBE_IP after the fix: check source/dest check on $PUBLIC_IF's ENI and 'iptables -t nat -S POSTROUTING'"
 fi
-log "network fix in place: router $PROVIDER_ENI_IP ($PROVIDER_MAC) -> $PUBLIC_IP ($PUBLIC_IF, MASQUERADE) -> $PUBLIC_GW; floating IP pool: ${FLOATING_IPS:-none}"
+log "network fix in place: router $PROVIDER_ENI_IP (as $PROVIDER_MAC) -> $PUBLIC_IP ($PUBLIC_IF, MASQUERADE) -> $PUBLIC_GW; floating IP pool: ${FLOATING_IPS:-none}"

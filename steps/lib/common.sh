@@ -99,12 +99,17 @@ load_facts() {
     require_vars ROLE NODE_NAME MGMT_IF MGMT_IP CONTROLLER_IP SECRET_SOURCE ARTIFACT_STORE
 }
 
+# imds_get PATH: one value from IMDSv2's meta-data (a token per call: steps ask rarely).
+imds_get() {
+    local imds=http://169.254.169.254/latest token
+    token=$(curl -sf --max-time 5 -X PUT "$imds/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
+    curl -sf --max-time 5 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/$1"
+}
+
 # vpc_dns_from_imds: the VPC resolver (the VPC range's base + 2) from IMDSv2, as userdata computes VPC_DNS.
 vpc_dns_from_imds() {
-    local imds=http://169.254.169.254/latest token cidr
-    token=$(curl -sf --max-time 5 -X PUT "$imds/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
-    cidr=$(curl -sf --max-time 5 -H "X-aws-ec2-metadata-token: $token" \
-        "$imds/meta-data/network/interfaces/macs/$MGMT_MAC/vpc-ipv4-cidr-block") || return 1
+    local cidr
+    cidr=$(imds_get "network/interfaces/macs/$MGMT_MAC/vpc-ipv4-cidr-block") || return 1
     python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1])[2])' "$cidr"
 }
 
@@ -553,4 +558,8 @@ mark_done() { touch "$OSA_STATE/$1.done"; }
 if [[ "${BASH_SOURCE[0]}" == */lib/common.sh && -z "${OSA_LIB_OPENSTACK:-}" ]]; then
     # shellcheck source=openstack.sh
     . "$(dirname "${BASH_SOURCE[0]}")/openstack.sh"
+    for _osa_optional in "$(dirname "${BASH_SOURCE[0]}")"/optional/*.sh; do
+        # shellcheck disable=SC1090  # every optional library, as no size limit applies to a checkout
+        . "$_osa_optional"
+    done
 fi

@@ -41,7 +41,7 @@ NAT_GW_EIP = "203.0.113.5"
 ELASTIC_IP = "203.0.113.10"
 #: The floating IP pool: secondary private addresses of the controller's provider ENI, each with its own Elastic IP
 #: (as the CDK app assigns them: subnet B host 50 onwards, see stacks/config.py FLOATING_HOST_NUMBER).
-FLOATING = (("172.31.33.50", "203.0.113.50"),)
+FLOATING = tuple((f"172.31.33.{n}", f"203.0.113.{n}") for n in (50, 51, 52))  # floating_ips=3, the default
 PROBE_IP = "198.51.100.10"  # the "internet": never a real address
 #: The VPC resolver (base of 172.31.0.0/16 + 2, as on AWS), held by the VPC router namespace; it answers only
 #: PROBE_NAME (the probe address) and forwards nothing off this machine.

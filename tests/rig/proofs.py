@@ -6,7 +6,9 @@
 - the library's db_ensure converges on the real MariaDB: lost grants and a rotated password (db_converge.py);
 - a re-run of the network fix that changes nothing (the step's last line says "nothing changed");
 - a controller reboot after which the router reaches the probe and the floating IP answers again, with the
-  provider interface still on its new MAC and the router's gateway port on the ENI's;
+  provider interface still on its new MAC and the provider bridge's map again naming the router's gateway port;
+- a user's own router and a floating IP Neutron picks, reached from the internet namespace (the generalised
+  network fix: any pool address on any router);
 - the APIs as a remote operator sees them: a token from Keystone on the Elastic IP, every public endpoint of its
   catalog on the Elastic IP and answering there (from the internet namespace: the host never routes it);
 - Horizon in a real browser from there: admin and demo log in and open the instance list, the network topology,
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,19 +68,10 @@ def _in_internet(*cmd: str, input: str | None = None) -> str:
     return run(["ip", "netns", "exec", config.NS_INTERNET, *cmd], check=False, input=input).stdout.strip()
 
 
-def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str, Any]:
-    """From the internet namespace, the first floating IP's Elastic IP answers ping (the reply from that EIP) and
-    serves the test image's page over TCP. TCP is the stronger half: an ICMP reply passes the controller's
-    conntrack as INVALID, untouched, even without the MASQUERADE exemption; a TCP stream does not."""
-    eni = vpc.find_eni(vpc.load_eni_table(), PROVIDER_ENI)
-    if len(eni["addresses"]) < 2:
-        return {
-            **_check(name, True, "the provider ENI has no secondary address (no floating IP pool)", step),
-            "ok": None,
-            "status": "skip",
-        }
-    private = eni["addresses"][1]
-    eip = next(pub for pub, priv in vpc.elastic_ip_pairs([eni]) if priv == private)
+def _reached_from_outside(eip: str, wait: float) -> tuple[bool, dict[str, str]]:
+    """From the internet namespace, `eip` answers ping (the reply from that address) and serves the test image's
+    page over TCP. TCP is the stronger half: an ICMP reply passes the controller's conntrack as INVALID, untouched,
+    even without the MASQUERADE exemption; a TCP stream does not."""
     seen = {"ping": "no output", "http": "no answer"}
 
     def answered() -> bool:
@@ -87,7 +81,26 @@ def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str
         seen["http"] = page or "no answer"
         return f"from {eip}:" in ping and page == TEST_IMAGE_PAGE
 
-    passed = _until(wait, answered)
+    return _until(wait, answered), seen
+
+
+def _elastic_ip_of(private: str) -> str:
+    eni = vpc.find_eni(vpc.load_eni_table(), PROVIDER_ENI)
+    return next((pub for pub, priv in vpc.elastic_ip_pairs([eni]) if priv == private), "")
+
+
+def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str, Any]:
+    """The first floating IP (verify-instance's) reached through its Elastic IP from the internet namespace."""
+    eni = vpc.find_eni(vpc.load_eni_table(), PROVIDER_ENI)
+    if len(eni["addresses"]) < 2:
+        return {
+            **_check(name, True, "the provider ENI has no secondary address (no floating IP pool)", step),
+            "ok": None,
+            "status": "skip",
+        }
+    private = eni["addresses"][1]
+    eip = _elastic_ip_of(private)
+    passed, seen = _reached_from_outside(eip, wait)
     return _check(
         name,
         passed,
@@ -95,6 +108,46 @@ def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str
         f"ping {seen['ping']}; HTTP GET / {seen['http']!r}",
         step,
     )
+
+
+def _walkthrough(action: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """steps/lib's walkthrough functions on the controller with demo's credentials (demo-openrc, internal
+    endpoints), as a user logged in there would type them."""
+    lib_dir = config.REPO / "steps" / "lib"
+    libs = [*sorted(lib_dir.glob("*.sh")), lib_dir / "optional" / "checks.sh", lib_dir / "optional" / "walkthrough.sh"]
+    lib = "".join(p.read_text() for p in libs)
+    script = (f'{lib}\nset -euo pipefail\nOSA_STEP=rig-proof\nload_facts\nmkdir -p "$OSA_RUN"\n'
+              f". /root/demo-openrc\n{action}\n")
+    return nodes.node_run(config.node("controller"), ["bash", "-s"], input=script, timeout=timeout)
+
+
+def user_floating_ip_from_outside(name: str, step: str) -> dict[str, Any]:
+    """The install guide's "Launch an instance" as demo with a router of its own (gateway: a pool address Neutron
+    picks) and a floating IP Neutron picks; that floating IP's Elastic IP reached from the internet namespace.
+    Everything is removed afterwards, so the pool stays free."""
+    up = _walkthrough("walkthrough_up proof-user 172.16.3.0/24", timeout=1200)
+    try:
+        last = up.stdout.strip().splitlines()[-1:] or [""]
+        fields = last[0].split()
+        if up.returncode != 0 or len(fields) != 3:
+            tail = " | ".join((up.stdout + up.stderr).strip().splitlines()[-3:])
+            return _check(name, False, f"walkthrough_up as demo failed (exit {up.returncode}): {tail}", step)
+        fip, addr, router = fields
+        eip = _elastic_ip_of(fip)
+        if not eip:
+            return _check(name, False, f"floating IP {fip} has no Elastic IP in the emulated VPC", step)
+        passed, seen = _reached_from_outside(eip, 120)
+        return _check(
+            name,
+            passed,
+            f"{config.NS_INTERNET} -> {eip} (EIP of {fip}, picked by Neutron, on demo's router {router[:8]} to "
+            f"proof-user-instance {addr}): ping {seen['ping']}; HTTP GET / {seen['http']!r}",
+            step,
+        )
+    finally:
+        down = _walkthrough("walkthrough_down proof-user", timeout=600)
+        if down.returncode != 0:
+            log(f"walkthrough_down proof-user failed: {(down.stdout + down.stderr).strip()[-400:]}")
 
 
 def public_catalog_problems(catalog: list[dict[str, Any]], elastic_ip: str) -> list[str]:
@@ -180,23 +233,26 @@ def controller_reboot() -> list[dict[str, Any]]:
         )
     ]
     eni_mac = spec.enis[1].mac
-    macs = nodes.node_run(
+    gateway = spec.enis[1].ip
+    seen = nodes.node_run(
         spec,
         [
             "bash",
             "-c",
             # the provider interface by the name userdata pinned to the ENI's MAC (node.env)
             ROUTER_NS + ". /etc/openstack-aws/node.env; cat \"/sys/class/net/$PROVIDER_IF/address\"; "
-            "ip netns exec \"$ns\" sh -c 'cat /sys/class/net/qg-*/address'",
+            "ip netns exec \"$ns\" sh -c 'cat /sys/class/net/qg-*/address'; "
+            "nft list map bridge osa_provider owner | tr -d ' ,' | grep -o 'elements=.*'",
         ],
         timeout=30,
     )
-    eth1_mac, qg_mac = ([*macs.stdout.split(), "", ""])[:2]
+    eth1_mac, qg_mac, owners = ([*seen.stdout.split(), "", "", ""])[:3]
     checks.append(
         _check(
-            "after-reboot-macs",
-            eth1_mac not in ("", eni_mac) and qg_mac == eni_mac,
-            f"provider interface {eth1_mac or '?'} (ENI MAC {eni_mac} freed), router gateway port {qg_mac or '?'}",
+            "after-reboot-provider-translation",
+            eth1_mac not in ("", eni_mac) and bool(qg_mac) and f"{gateway}:{qg_mac}" in owners,
+            f"provider interface {eth1_mac or '?'} (ENI MAC {eni_mac} only as the bridge's translation), router "
+            f"gateway port {qg_mac or '?'}, map owner: {owners or 'missing'}",
             step,
         )
     )
@@ -208,6 +264,7 @@ def from_outside(step: str = "verify") -> list[dict[str, Any]]:
     """What a user outside the VPC sees (rig and make local): the floating IP, the public APIs, Horizon."""
     secrets = nodes.rig_secrets()
     return [floating_ip_from_outside("floating-ip-from-outside", step),
+            user_floating_ip_from_outside("user-floating-ip-from-outside", step),
             public_endpoints_from_outside("public-endpoints-from-outside", step),
             *horizon_browser.horizon_checks(config.NS_INTERNET, f"http://{config.ELASTIC_IP}",
                                             {"admin": secrets["ADMIN_PASS"], "demo": secrets["DEMO_PASS"]},

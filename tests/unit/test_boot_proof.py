@@ -31,7 +31,7 @@ def test_imds_tree_maps_each_mac_to_its_device_index(instance) -> None:
     macs = document(instance)["meta-data"]["network"]["interfaces"]["macs"]
     assert {tree["device-number"]: tree["local-ipv4s"][0] for tree in macs.values()} == {
         "0": "172.31.32.11", "1": "172.31.33.12", "2": "172.31.33.11"}
-    assert macs[instance.enis[1].mac]["local-ipv4s"][1:] == ["172.31.33.50"]
+    assert macs[instance.enis[1].mac]["local-ipv4s"][1:] == ["172.31.33.50", "172.31.33.51", "172.31.33.52"]
     for mac in macs:
         first = int(mac.split(":")[0], 16)
         assert first & 2 and not first & 1, f"{mac} is not a locally administered unicast MAC (as EC2's)"
@@ -84,7 +84,7 @@ def _up(instance, slots: list[str]) -> dict:
         "mtime_ns": {"/etc/hostname": 100, "/etc/hosts": 101},
         "dpkg_list_mtime_ns": {"base-files": 10, "amazon-ssm-agent": 200},
         "node_env": "ROLE=controller\nNODE_NAME=controller\nMGMT_IF=mgmt0\nMGMT_MAC={}\nMGMT_IP=172.31.32.11\n"
-                    "PROVIDER_IF=prov0\nPROVIDER_MAC={}\nPROVIDER_ENI_IP=172.31.33.12\nFLOATING_IPS=\"172.31.33.50\"\n"
+                    "PROVIDER_IF=prov0\nPROVIDER_MAC={}\nPROVIDER_ENI_IP=172.31.33.12\nFLOATING_IPS=\"172.31.33.50 172.31.33.51 172.31.33.52\"\n"
                     "PUBLIC_IF=pub0\nPUBLIC_MAC={}\nPUBLIC_IP=172.31.33.11\nDATA_DISKS=\"\"\n".format(
                         *(e.mac for e in enis)),
         "cluster_env": "CONTROLLER_IP=172.31.32.11\nSECRET_SOURCE=secretsmanager:x\n",

@@ -40,7 +40,7 @@ def test_addresses_are_derived_from_the_subnets() -> None:
     assert config.provider_eni_ip("controller") == "172.31.65.12"
     assert config.gateway(config.subnet_b_cidr) == "172.31.65.1"
     assert config.nat_gateway_ip == "172.31.65.5"
-    assert config.floating_ip_addresses == ["172.31.65.50"]
+    assert config.floating_ip_addresses == ["172.31.65.50", "172.31.65.51", "172.31.65.52"]
     assert load_config({"floating_ips": 3}).floating_ip_addresses == ["172.31.33.50", "172.31.33.51", "172.31.33.52"]
     # the largest pool fits the smallest subnet B allowed (/26: hosts .1 to .62)
     assert load_config({"floating_ips": 8, "subnet_b_cidr": "172.31.33.0/26", "eip_quota": 10}).floating_ip_addresses[-1] == "172.31.33.57"
@@ -128,7 +128,7 @@ def test_every_bad_value_names_key_value_and_accepted_form(overrides: dict[str, 
 
 
 def test_elastic_ips_beyond_the_regions_quota_fail_synth_saying_what_to_do() -> None:
-    assert load_config({}).elastic_ips == {"NAT gateway": 1, "controller": 1, "floating IPs": 1}
+    assert load_config({}).elastic_ips == {"NAT gateway": 1, "controller": 1, "floating IPs": 3}
     assert load_config({"floating_ips": 3}).eip_quota == 5  # 5 = AWS's default: NAT + controller + 3 fit
     message = error_of(floating_ips=4)
     assert message.startswith("config 'eip_quota' = 5 is invalid: expected at least the 6 Elastic IPs")

@@ -43,7 +43,7 @@ def test_nat_gateway_waits_for_the_internet_gateway_attachment(synth_app: Synthe
 def test_elastic_ip_exists(synth_app: SynthesizedApp) -> None:
     template = synth_app.template(synth_app.stacks.network)
     eips = template.find_resources("AWS::EC2::EIP")
-    assert len(eips) == 3  # the controller's, the NAT gateway's and the one floating IP's (floating_ips=1)
+    assert len(eips) == 5  # the controller's, the NAT gateway's and the three floating IPs' (floating_ips=3)
 
 
 def test_nodes_talk_freely_and_nothing_is_public_by_default(synth_app: SynthesizedApp) -> None:

@@ -103,15 +103,19 @@ def _floating_layout(template: Template) -> dict[str, str]:
     return layout
 
 
-def test_default_floating_ip_pool_is_one_secondary_address_of_controller_eth1_with_its_own_eip(nodes: Template) -> None:
+def test_default_floating_ip_pool_is_three_secondary_addresses_of_controller_eth1_each_with_its_own_eip(
+    nodes: Template,
+) -> None:
+    # Three: verify's instance holds one, and a user still has one for a router of their own and one floating IP.
+    pool = ["172.31.33.50", "172.31.33.51", "172.31.33.52"]
     layout = _floating_layout(nodes)
-    assert list(layout) == ["172.31.33.50"]
-    assert layout["172.31.33.50"].startswith("controller:eth1 FloatingEip1")
+    assert sorted(layout) == pool
+    assert [layout[ip].split()[:2] for ip in pool] == [["controller:eth1", f"FloatingEip{n}"] for n in (1, 2, 3)]
     secondaries = {
         f"{_tags(e)['openstack-aws:node']}:{_tags(e)['openstack-aws:eni']}": _secondary_ips(e)
         for e in nodes.find_resources("AWS::EC2::NetworkInterface").values()
     }
-    assert {k: v for k, v in secondaries.items() if v} == {"controller:eth1": ["172.31.33.50"]}
+    assert {k: sorted(v) for k, v in secondaries.items() if v} == {"controller:eth1": pool}
     output = nodes.find_outputs("FloatingIps")["FloatingIps"]["Value"]
     assert output["Fn::Join"][1][1] == "172.31.33.50"
 

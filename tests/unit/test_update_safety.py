@@ -58,7 +58,8 @@ TYPICAL_CHANGES: dict[str, Any] = {
     "notification_email": "ops@example.com",
     "rebuild_schedule": "cron(30 4 ? * MON-FRI *)",
     "allowed_cidr": "203.0.113.7/32",
-    "floating_ips": 2,
+    "floating_ips": 4,  # one more than the default (the quota raised with it)
+    "eip_quota": 6,
     "ami_id": "ami-0123456789abcdef0",
     "compute_count": 3,
 }

@@ -1,4 +1,4 @@
-"""verify's neutron-api-churn (issue 11: a router delete hung for minutes): its Python runs against a stand-in of
+"""launch-instance's neutron-api-churn (issue 11: a router delete hung for minutes): its Python runs against a stand-in of
 openstacksdk; ten clean rounds pass, a call that never answers fails within the per-call limit, naming the call."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-SCRIPT = re.search(r"timeout 1200 python3 - <<'PY'\n(.*?)\nPY\n", (ROOT / "steps" / "99-verify.sh").read_text(),
+SCRIPT = re.search(r"timeout 1200 python3 - <<'PY'\n(.*?)\nPY\n", (ROOT / "steps" / "99-launch-instance.sh").read_text(),
                    re.S).group(1)
 
 # A stand-in for openstacksdk's network proxy: objects with ids; OSA_HANG names a method that never returns.

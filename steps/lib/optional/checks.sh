@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# steps/lib/optional/checks.sh: what the checking steps (verify, launch-instance) share: CHECK lines from commands,
+# from the test image's console, and instances that a failed run left behind. Only function definitions; a step
+# names it in its "# uses:" header. The functions count failures in the step's variable `failed`.
+# shellcheck disable=SC2154  # failed: the using step's counter
+
+# check NAME DETAIL COMMAND...: one CHECK line from a command's success.
+check() {
+    local name=$1 detail=$2
+    shift 2
+    if "$@" >"$OSA_RUN/check.out" 2>&1; then
+        check_line "$name" ok "$detail"
+    else
+        check_line "$name" fail "$detail: $(tail -n 3 "$OSA_RUN/check.out" | tr '\n' ' ')"
+        failed=$((failed + 1))
+    fi
+}
+# shellcheck disable=SC1091
+console() { (. /root/demo-openrc && openstack console log show "$1" 2>/dev/null) || true; }
+console_has() { console "$1" | grep -aF "RIG-IMAGE: $2" >/dev/null; } # SERVER TEXT
+# console_check NAME SERVER WHAT: a check from the test image's last "RIG-IMAGE: WHAT ok|fail" line on SERVER's
+# console (waits 5 min for ok)
+console_check() {
+    local line
+    retry 60 5 console_has "$2" "$3 ok" || true
+    line=$(console "$2" | grep -aF "RIG-IMAGE: $3 " | tail -n1)
+    if [[ "$line" == *"$3 ok"* ]]; then
+        check_line "$1" ok "console of $2: $line"
+    else
+        check_line "$1" fail "console of $2: ${line:-no '$3' line}"
+        failed=$((failed + 1))
+    fi
+}
+
+# server_status NAME: the instance's status, empty when there is none.
+server_status() { openstack server show "$1" -f value -c status 2>/dev/null || true; }
+server_settled() { [[ "$(server_status "$1")" =~ ^(ACTIVE|ERROR)$ ]]; }
+
+# server_replace_failed NAME: an instance a failed run left in ERROR is deleted, so the next create starts afresh.
+server_replace_failed() {
+    [[ "$(server_status "$1")" == ERROR ]] || return 0
+    openstack server delete --wait "$1"
+    mark_changed "server:$1"
+    log "$1 in ERROR from an earlier run deleted"
+}
+
+
+# words TEXT: how many space-separated words (the facts list nodes as "ip ip ...").
+words() { wc -w <<<"$1"; }

@@ -41,7 +41,7 @@ def ack_python_function(function_scope: IConstruct) -> None:
 
 def acknowledge_all(config: Config, network: NetworkStack, nodes: NodesStack) -> None:
     if config.allowed_cidr is not None and config.allowed_cidr.prefixlen == 0:
-        for group in (network.node_sg, network.floating_sg):
+        for group in (network.public_sg, network.floating_sg):
             if group is not None:
                 ack(group, {"EC23": "allow_world=true was set explicitly for a public POC"})
     ack_python_function(nodes.node.find_child("SecretSeeder"))

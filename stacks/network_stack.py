@@ -1,5 +1,5 @@
-"""The VPC of the POC: subnet A (management + overlay), subnet B (provider + public), the Elastic IP, the nodes'
-security group and flow logs.
+"""The VPC of the POC: subnet A (management + overlay), subnet B (provider + public), the Elastic IP, the security
+groups (one per kind of ENI: management, provider, public) and flow logs.
 
 L1 subnets, because the design fixes their CIDRs (the L2 Vpc allocates its own) and both must sit in one AZ.
 """
@@ -83,6 +83,8 @@ class NetworkStack(Stack):
         self.elastic_ip = ec2.CfnEIP(self, "ControllerEip", domain="vpc")
         Tags.of(self.elastic_ip).add("Name", f"{config.prefix}-controller-public")
         self.node_sg = self._node_security_group()
+        self.provider_sg = self._provider_security_group()
+        self.public_sg = self._public_security_group()
         self.floating_eips = [
             ec2.CfnEIP(
                 self, f"FloatingEip{i}", domain="vpc", tags=[CfnTag(key="Name", value=f"{config.prefix}-fip-{ip}")]
@@ -142,14 +144,32 @@ class NetworkStack(Stack):
         return group
 
     def _node_security_group(self) -> ec2.SecurityGroup:
-        config = self.config
+        """On every node's management ENI (eth0) only: all traffic between the nodes' management addresses. Nothing
+        from subnet B: the router's gateway and the floating IPs are addresses there that carry tenants' traffic,
+        and the VPC delivers it to any management address directly. The description predates that (it names
+        public ports, which are on the public ENI's group now) and stays: changing it replaces the group."""
         group = self._security_group(
             "NodeSecurityGroup", "OpenStack nodes: all traffic between nodes; public ports only from allowed_cidr"
         )
         group.add_ingress_rule(group, ec2.Port.all_traffic(), "all traffic between the OpenStack nodes")
-        # Neutron's router port answers on eth1's identity: the subnet's own traffic must reach it.
-        group.add_ingress_rule(
-            ec2.Peer.ipv4(str(config.subnet_b_cidr)), ec2.Port.all_traffic(), "provider subnet (router, floating IPs)"
+        return group
+
+    def _provider_security_group(self) -> ec2.SecurityGroup:
+        """On the provider ENIs (eth1 of controller and compute): no address of a host is there, only Neutron's
+        router, which the floating IP group opens to allowed_cidr; replies to what left through it are tracked.
+        Not the node group: a member's addresses (the router's, the floating IPs) would be trusted by every node."""
+        return self._security_group(
+            "ProviderSecurityGroup", "OpenStack provider ENIs (eth1): no inbound rule; floating IPs have their own"
+        )
+
+    def _public_security_group(self) -> ec2.SecurityGroup:
+        """On the controller's public ENI (eth2, the Elastic IP): the public ports from allowed_cidr, and everything
+        from the router's gateway address and the floating IPs, which the controller forwards to the internet (the
+        controller's own firewall keeps that traffic from its services)."""
+        config = self.config
+        group = self._security_group(
+            "PublicSecurityGroup",
+            "OpenStack controller eth2: public ports from allowed_cidr; the router and floating IPs to the internet",
         )
         if config.allowed_cidr is not None:
             peer = ec2.Peer.ipv4(str(config.allowed_cidr))
@@ -157,4 +177,13 @@ class NetworkStack(Stack):
                 group.add_ingress_rule(peer, ec2.Port.tcp(port), f"OpenStack public port {port} from allowed_cidr")
             if config.key_pair:
                 group.add_ingress_rule(peer, ec2.Port.tcp(22), "SSH from allowed_cidr (a key pair is configured)")
+        group.add_ingress_rule(
+            ec2.Peer.ipv4(f"{config.provider_eni_ip('controller')}/32"),
+            ec2.Port.all_traffic(),
+            "Neutron router gateway (SNAT) to the internet through the controller",
+        )
+        for address in config.floating_ip_addresses:
+            group.add_ingress_rule(
+                ec2.Peer.ipv4(f"{address}/32"), ec2.Port.all_traffic(), f"floating IP {address} to the internet"
+            )
         return group

@@ -61,7 +61,6 @@ class NodesStack(Stack):
                     node=node,
                     role=role,
                     enis=self._enis(node, role_name),
-                    security_group_id=network.node_sg.security_group_id,
                     instance_profile_name=profile.ref,
                     image_id=ami,
                     user_data=userdata.render(
@@ -109,9 +108,21 @@ class NodesStack(Stack):
         self._outputs()
 
     def _enis(self, node: str, role: str) -> list[EniSpec]:
+        """Each kind of ENI in its own security group (stacks/network_stack.py): management (eth0), provider (eth1),
+        public (eth2). Only the management ENIs are in the node group, whose members every node trusts."""
         config, net = self.config, self.network
         nat_on_controller = role == "controller" and config.management_egress == "none"
-        enis = [EniSpec(0, "management", net.subnet_a.ref, config.management_ip(node), not nat_on_controller)]
+        enis = [
+            EniSpec(
+                0,
+                "management",
+                net.subnet_a.ref,
+                config.management_ip(node),
+                not nat_on_controller,
+                security_group_ids=(net.node_sg.security_group_id,),
+            )
+        ]
+        provider_sg = (net.provider_sg.security_group_id,)
         if role == "controller":
             floating_sg = () if net.floating_sg is None else (net.floating_sg.security_group_id,)
             enis.append(
@@ -122,13 +133,15 @@ class NodesStack(Stack):
                     config.provider_eni_ip(node),
                     secondary_ips=tuple(config.floating_ip_addresses),
                     holds_pool=True,
-                    extra_security_group_ids=floating_sg,
+                    security_group_ids=provider_sg + floating_sg,
                 )
             )
+            public_sg = (net.public_sg.security_group_id,)
+            enis.append(EniSpec(2, "public", net.subnet_b.ref, config.public_ip, security_group_ids=public_sg))
         elif role == "compute":
-            enis.append(EniSpec(1, "provider", net.subnet_b.ref, config.provider_eni_ip(node)))
-        if role == "controller":
-            enis.append(EniSpec(2, "public", net.subnet_b.ref, config.public_ip))
+            enis.append(
+                EniSpec(1, "provider", net.subnet_b.ref, config.provider_eni_ip(node), security_group_ids=provider_sg)
+            )
         return enis
 
     def _secret(self) -> secretsmanager.Secret:

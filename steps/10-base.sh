@@ -65,7 +65,7 @@ if [[ "$ROLE" == controller || "$ROLE" == compute ]]; then
     sysctl_on /etc/sysctl.d/60-openstack-aws.conf "${keys[@]}"
 fi
 
-# --- services bound to the management address (MariaDB, memcached, etcd, rsync, the Swift servers...) may start
+# --- services bound to the management address (MariaDB, RabbitMQ, memcached, rsync, the Swift servers...) may start
 # before DHCP has configured it (network.target does not wait for addresses): with non-local bind they listen on
 # it anyway and take traffic as soon as it exists, instead of failing and staying down (see steps/README.md).
 sysctl_on /etc/sysctl.d/60-openstack-aws-bind.conf net.ipv4.ip_nonlocal_bind net.ipv6.ip_nonlocal_bind

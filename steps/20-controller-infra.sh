@@ -4,14 +4,25 @@
 # after: base
 # timeout: 1800
 # inputs: node facts (MGMT_IP), cluster facts, secrets DB_ROOT_PASS RABBIT_PASS
-# guarantees: MariaDB on MGMT_IP:3306 (99-openstack.cnf), RabbitMQ with user openstack (all permissions), memcached on MGMT_IP:11211, etcd on MGMT_IP:2379
+# guarantees: MariaDB on MGMT_IP:3306 (99-openstack.cnf), RabbitMQ with user openstack (all permissions) on MGMT_IP:5672, its distribution port on MGMT_IP:25672 and epmd on 127.0.0.1 and MGMT_IP:4369, memcached on MGMT_IP:11211, each listening nowhere else; no etcd (nothing uses it: an earlier release's is purged)
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
 
-apt_install mariadb-server python3-pymysql rabbitmq-server memcached python3-memcache etcd-server
+# bound_only_to PORT ADDRESS...: false, printing them, when TCP listeners on PORT are bound to other addresses (every
+# address included: 0.0.0.0, [::], *).
+bound_only_to() {
+    local port=$1 a rc=0
+    shift
+    while read -r a; do
+        [[ " $* " == *" ${a%:"$port"} "* ]] || { printf '%s ' "$a"; rc=1; }
+    done < <(ss -Hltn "sport = :$port" | awk '{print $4}')
+    return "$rc"
+}
+
+apt_install mariadb-server python3-pymysql rabbitmq-server memcached python3-memcache
 
 # --- MariaDB (the install guide's settings), root keeps unix_socket and gets DB_ROOT_PASS for TCP clients.
 write_file /etc/mysql/mariadb.conf.d/99-openstack.cnf 0644 <<EOF2
@@ -39,8 +50,34 @@ if [[ -n "$(mysql_root -N -e "SELECT 1 FROM mysql.user WHERE User='' LIMIT 1")" 
     mysql_root -e "DELETE FROM mysql.global_priv WHERE User=''; DROP DATABASE IF EXISTS test; FLUSH PRIVILEGES;"
 fi
 
-# --- RabbitMQ: user openstack; the password goes to rabbitmqctl on stdin.
-svc_apply "" rabbitmq-server
+# --- RabbitMQ on the management address only: AMQP, the Erlang distribution port, and epmd (its port mapper,
+# socket-activated by systemd on every address unless told otherwise). epmd keeps loopback, where the node
+# registers; rabbitmqctl finds the node through the host name, i.e. MGMT_IP (/etc/hosts).
+write_file /etc/rabbitmq/rabbitmq.conf 0644 <<EOF2
+listeners.tcp.default = $MGMT_IP:5672
+distribution.listener.interface = $MGMT_IP
+EOF2
+epmd_dropin=/etc/systemd/system/epmd.socket.d/openstack-aws.conf
+mkdir -p "${epmd_dropin%/*}"
+write_file "$epmd_dropin" 0644 <<EOF2
+[Socket]
+ListenStream=
+ListenStream=127.0.0.1:4369
+ListenStream=$MGMT_IP:4369
+FreeBind=true
+EOF2
+if changed "$epmd_dropin" || [[ $(systemctl show -p NeedDaemonReload --value epmd.socket) == yes ]] ||
+    ! bound_only_to 4369 127.0.0.1 "$MGMT_IP" >/dev/null; then
+    # Also after a killed run that wrote the drop-in only. RabbitMQ's ExecStop (rabbitmqctl stop) finds the node
+    # through epmd: it stops before epmd moves (svc_apply starts it again); epmd.service requires the socket, so
+    # restarting the socket restarts epmd.
+    systemctl daemon-reload
+    systemctl stop rabbitmq-server
+    systemctl restart epmd.socket || die "epmd.socket failed to restart: see 'journalctl -u epmd.socket'"
+    mark_changed restarted:epmd.socket
+fi
+# --- user openstack; the password goes to rabbitmqctl on stdin.
+svc_apply "/etc/rabbitmq/rabbitmq.conf $epmd_dropin" rabbitmq-server
 wait_for "RabbitMQ" 120 rabbitmqctl -q status
 if ! rabbitmqctl -q list_users | awk '{print $1}' | grep -x openstack >/dev/null; then
     load_secrets RABBIT_PASS
@@ -57,23 +94,25 @@ fi
 set_line /etc/memcached.conf '^-l ' "-l $MGMT_IP"
 svc_apply "/etc/memcached.conf" memcached
 
-# --- etcd (the guide's single-member cluster on the management address).
-write_file /etc/default/etcd 0644 <<EOF2
-ETCD_NAME="controller"
-ETCD_DATA_DIR="/var/lib/etcd"
-ETCD_INITIAL_CLUSTER_STATE="new"
-ETCD_INITIAL_CLUSTER_TOKEN="etcd-cluster-01"
-ETCD_INITIAL_CLUSTER="controller=http://$MGMT_IP:2380"
-ETCD_INITIAL_ADVERTISE_PEER_URLS="http://$MGMT_IP:2380"
-ETCD_ADVERTISE_CLIENT_URLS="http://$MGMT_IP:2379"
-ETCD_LISTEN_PEER_URLS="http://0.0.0.0:2380"
-ETCD_LISTEN_CLIENT_URLS="http://$MGMT_IP:2379"
-EOF2
-svc_apply "/etc/default/etcd" etcd
+# --- etcd: the install guide's coordination store, which nothing here uses (no [coordination] backend_url), and
+# its peer port listened on every address. An earlier release's is purged with its data, in any dpkg state. No
+# policy-rc.d: the package's prerm must stop the service.
+etcd_state=$(dpkg-query -W -f='${db:Status-Status}' etcd-server 2>/dev/null || true)
+if [[ -n "$etcd_state" && "$etcd_state" != not-installed ]]; then
+    dpkg_recover
+    apt-get purge -y -q -o Dpkg::Use-Pty=0 "${OSA_APT_LOCK[@]}" etcd-server >>"$OSA_APT_LOG" 2>&1 ||
+        die "apt-get purge etcd-server failed: see $OSA_APT_LOG"
+    mark_changed purged:etcd-server
+    log "etcd-server purged (was $etcd_state): nothing uses it"
+fi
 
 wait_port "$MGMT_IP" 3306 60
 wait_port "$MGMT_IP" 5672 120
 wait_port "$MGMT_IP" 11211 30
-wait_port "$MGMT_IP" 2379 60
-svc_check mariadb rabbitmq-server memcached etcd
+svc_check mariadb rabbitmq-server memcached
+# The guarantees, checked on the sockets: a listener anywhere else (a default left somewhere) stops the step.
+for check in "3306 $MGMT_IP" "5672 $MGMT_IP" "25672 $MGMT_IP" "11211 $MGMT_IP" "4369 127.0.0.1 $MGMT_IP"; do
+    read -r -a want <<<"$check"
+    others=$(bound_only_to "${want[@]}") || die "port ${want[0]} listens on ${others% }, not only on ${want[*]:1}"
+done
 log "controller infrastructure ready"

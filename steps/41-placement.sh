@@ -3,7 +3,7 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
-# inputs: node facts, cluster facts, secrets ADMIN_PASS PLACEMENT_DBPASS PLACEMENT_PASS
+# inputs: node facts, cluster facts, secrets ADMIN_PASS PLACEMENT_DBPASS PLACEMENT_PASS MEMCACHE_SECRET_KEY
 # guarantees: placement-api on :8778 and the CLI's placement commands (osc-placement); user placement, service placement, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh

@@ -3,7 +3,7 @@
 # roles: controller
 # after: placement, glance
 # timeout: 1800
-# inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET
+# inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
 # guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1; user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -25,8 +25,6 @@ connection = $(db_url nova "$NOVA_DBPASS" nova_api)
 [database]
 connection = $(db_url nova "$NOVA_DBPASS" nova)
 [vnc]
-server_listen = \$my_ip
-server_proxyclient_address = \$my_ip
 novncproxy_host = 0.0.0.0
 [neutron]
 service_metadata_proxy = true

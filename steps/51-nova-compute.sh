@@ -3,8 +3,8 @@
 # roles: compute
 # after: base
 # timeout: 1800
-# inputs: node facts (optional VIRT_TYPE=kvm|qemu overrides detection), cluster facts (ELASTIC_IP), secrets NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS
-# guarantees: libvirt and nova-compute running with virt_type kvm when /dev/kvm really runs a guest, else qemu; VNC console through http://ELASTIC_IP:6080
+# inputs: node facts (optional VIRT_TYPE=kvm|qemu overrides detection), cluster facts (ELASTIC_IP), secrets NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
+# guarantees: libvirt and nova-compute running with virt_type kvm when /dev/kvm really runs a guest, else qemu; instances' VNC servers on MGMT_IP only, their console through http://ELASTIC_IP:6080
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -42,12 +42,9 @@ else
     log "virt_type qemu: no usable KVM (no vmx/svm flag, no /dev/kvm, or it cannot run a guest)"
 fi
 
+# Instances' VNC servers listen on the management address (server_listen in nova_conf_common): only the
+# controller's novncproxy connects to them, and on every address any traffic reaching this node could.
 nova_conf_common
-ini_merge /etc/nova/nova.conf <<EOF2
-[vnc]
-server_listen = 0.0.0.0
-server_proxyclient_address = \$my_ip
-EOF2
 ini_merge /etc/nova/nova-compute.conf root:nova <<EOF2
 [DEFAULT]
 compute_driver = libvirt.LibvirtDriver

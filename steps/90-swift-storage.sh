@@ -3,14 +3,14 @@
 # roles: object
 # after: base
 # timeout: 1200
-# inputs: node facts (DATA_DISKS, MGMT_IP), cluster facts, secrets SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX
-# guarantees: each data disk XFS-formatted (only if blank) and mounted at /srv/node/dN (fstab), rsync serving account/container/object, the three servers configured on MGMT_IP (started by swift-rings); artifact swift-devices-<MGMT_IP> lists the devices
+# inputs: node facts (DATA_DISKS, MGMT_IP, MGMT_CIDR), cluster facts, secrets SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX
+# guarantees: each data disk XFS-formatted (only if blank) and mounted at /srv/node/dN (fstab), rsync serving account/container/object on MGMT_IP to MGMT_CIDR only, the three servers configured on MGMT_IP (started by swift-rings); artifact swift-devices-<MGMT_IP> lists the devices
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role object
-require_vars DATA_DISKS
+require_vars DATA_DISKS MGMT_CIDR
 
 apt_install xfsprogs rsync swift swift-account swift-container swift-object
 swift_conf_common
@@ -44,13 +44,15 @@ for i in "${!disks[@]}"; do
     [[ "$(stat -c %U "$mp")" == swift ]] || chown swift:swift "$mp"
 done
 
-# --- rsync (replication between object nodes)
+# --- rsync (replication between object nodes): its modules write anywhere under /srv/node without a password, so
+# it listens on the management address and serves the management subnet only, where the object nodes are.
 write_file /etc/rsyncd.conf 0644 <<EOF2
 uid = swift
 gid = swift
 log file = /var/log/rsyncd.log
 pid file = /var/run/rsyncd.pid
 address = $MGMT_IP
+hosts allow = $MGMT_CIDR
 
 [account]
 max connections = 2

@@ -3,7 +3,7 @@
 # roles: controller
 # after: keystone, swift-storage
 # timeout: 1200
-# inputs: node facts, cluster facts (OBJECT_IPS), artifacts swift-devices-<ip>, secrets ADMIN_PASS SWIFT_PASS SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX
+# inputs: node facts, cluster facts (OBJECT_IPS), artifacts swift-devices-<ip>, secrets ADMIN_PASS SWIFT_PASS SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX MEMCACHE_SECRET_KEY
 # guarantees: swift-proxy on :8080 with Keystone auth (operator roles admin, myrole, member); account/container/object rings over every object node's devices (one zone per node), published as artifacts <ring>.ring.gz; user swift, service object-store, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -39,7 +39,6 @@ paste.filter_factory = keystonemiddleware.auth_token:filter_factory
 www_authenticate_uri = $(public_url :5000)
 auth_url = $(internal_url :5000)
 interface = internal
-memcached_servers = $CONTROLLER_IP:11211
 auth_type = password
 project_domain_id = default
 user_domain_id = default
@@ -51,6 +50,7 @@ delay_auth_decision = true
 use = egg:swift#memcache
 memcache_servers = $CONTROLLER_IP:11211
 EOF2
+ini_authtoken_cache "$conf" filter:authtoken
 
 # --- rings: every device each object node published, one zone per node; built once, extended when a node or
 # device is new, rebalanced only then.

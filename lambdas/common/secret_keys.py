@@ -20,4 +20,6 @@ SECRET_KEYS: tuple[str, ...] = (
     "SWIFT_PASS",
     "SWIFT_HASH_PATH_PREFIX",
     "SWIFT_HASH_PATH_SUFFIX",
+    # Added after the first release: steps derive a stand-in on nodes whose secret predates it (steps/lib/common.sh).
+    "MEMCACHE_SECRET_KEY",
 )

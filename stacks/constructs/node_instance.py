@@ -33,7 +33,8 @@ class EniSpec:
     #: The pool's ENI always lists its addresses, even with an empty pool: switching between PrivateIpAddress and
     #: PrivateIpAddresses when floating_ips reaches or leaves 0 would replace the ENI and with it the controller.
     holds_pool: bool = False
-    extra_security_group_ids: tuple[str, ...] = ()
+    #: Never empty: an ENI without a group would get the VPC's default group.
+    security_group_ids: tuple[str, ...] = ()
 
 
 class NodeInstance(Construct):
@@ -45,7 +46,6 @@ class NodeInstance(Construct):
         node: str,
         role: RoleConfig,
         enis: list[EniSpec],
-        security_group_id: str,
         instance_profile_name: str,
         image_id: str,
         user_data: str,
@@ -57,6 +57,8 @@ class NodeInstance(Construct):
         self.node_name = node
         self.enis: dict[int, ec2.CfnNetworkInterface] = {}
         for spec in sorted(enis, key=lambda e: e.device_index):
+            if not spec.security_group_ids:
+                raise ValueError(f"{node} eth{spec.device_index}: an ENI needs a security group of its own kind")
             addresses = [
                 ec2.CfnNetworkInterface.PrivateIpAddressSpecificationProperty(private_ip_address=ip, primary=False)
                 for ip in spec.secondary_ips
@@ -76,7 +78,7 @@ class NodeInstance(Construct):
                 ]
                 if listed
                 else None,
-                group_set=[security_group_id, *spec.extra_security_group_ids],
+                group_set=list(spec.security_group_ids),
                 source_dest_check=spec.source_dest_check,
                 description=f"{prefix} {node} eth{spec.device_index} ({spec.purpose})",
             )

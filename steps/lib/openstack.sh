@@ -89,9 +89,22 @@ ini_authtoken() {
 [keystone_authtoken]
 www_authenticate_uri = $(public_url :5000)
 interface = internal
-memcached_servers = $CONTROLLER_IP:11211
 service_token_roles = service
 service_token_roles_required = true
+EOF
+    ini_authtoken_cache "$1" keystone_authtoken
+}
+
+# ini_authtoken_cache FILE SECTION: keystonemiddleware's token cache, encrypted and signed: memcached has no
+# authentication, and its entries are valid tokens.
+ini_authtoken_cache() {
+    local key
+    key=$(secret MEMCACHE_SECRET_KEY) || exit 1
+    ini_merge "$1" <<EOF
+[$2]
+memcached_servers = $CONTROLLER_IP:11211
+memcache_security_strategy = ENCRYPT
+memcache_secret_key = $key
 EOF
 }
 
@@ -250,6 +263,8 @@ api_servers = $(internal_url :9292)
 [vnc]
 enabled = true
 novncproxy_base_url = $(public_url :6080/vnc_auto.html)
+server_listen = \$my_ip
+server_proxyclient_address = \$my_ip
 [cinder]
 catalog_info = volumev3::internalURL
 EOF2

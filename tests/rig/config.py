@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdas.common import secret_keys
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("RIG_BUILD_DIR", REPO / "build" / "rig"))
 BASE = BUILD / "base"  # debootstrapped bookworm, built once
@@ -56,12 +58,8 @@ NS_INTERNET = "rig-internet"
 NFT_TABLE = "rigvpc"  # bridge family: the ENI filters
 NFT_HOST_TABLE = "righost"  # inet family on the host: nothing from the rig bridges is forwarded off the machine
 
-SECRET_KEYS = (
-    "ADMIN_PASS", "DEMO_PASS", "DB_ROOT_PASS", "RABBIT_PASS", "METADATA_SECRET", "KEYSTONE_DBPASS",
-    "GLANCE_DBPASS", "GLANCE_PASS", "PLACEMENT_DBPASS", "PLACEMENT_PASS", "NOVA_DBPASS", "NOVA_PASS",
-    "NEUTRON_DBPASS", "NEUTRON_PASS", "CINDER_DBPASS", "CINDER_PASS", "SWIFT_PASS", "SWIFT_HASH_PATH_PREFIX",
-    "SWIFT_HASH_PATH_SUFFIX",
-)
+# The stack's list: the rig's secret has the keys Secrets Manager's has.
+SECRET_KEYS = secret_keys.SECRET_KEYS
 
 # Paths inside the nodes (steps/README.md)
 NODE_CONF_DIR = "/etc/openstack-aws"

@@ -100,12 +100,14 @@ def override_env() -> dict[str, str]:
 
 
 def rig_secrets() -> dict[str, str]:
-    """One set of random passwords per rig (kept until `down`), so re-runs on the same nodes agree."""
-    if config.SECRETS.exists():
-        return json.loads(config.SECRETS.read_text())
-    values = {key: secrets.token_hex(16) for key in config.SECRET_KEYS}
-    config.SECRETS.write_text(json.dumps(values, indent=1) + "\n")
-    config.SECRETS.chmod(0o600)
+    """One set of random passwords per rig (kept until `down`), so re-runs on the same nodes agree. A key a later
+    release added is filled in and the others kept, as the stack's seeder does on an update."""
+    values = json.loads(config.SECRETS.read_text()) if config.SECRETS.exists() else {}
+    missing = [key for key in config.SECRET_KEYS if not values.get(key)]
+    if missing:
+        values |= {key: secrets.token_hex(16) for key in missing}
+        config.SECRETS.write_text(json.dumps(values, indent=1) + "\n")
+        config.SECRETS.chmod(0o600)
     return values
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 
 from stacks.network_stack import PUBLIC_PORTS
 from tests.conftest import SynthesizedApp, synthesize
@@ -46,20 +48,44 @@ def test_elastic_ip_exists(synth_app: SynthesizedApp) -> None:
     assert len(eips) == 5  # the controller's, the NAT gateway's and the three floating IPs' (floating_ips=3)
 
 
-def test_nodes_talk_freely_and_nothing_is_public_by_default(synth_app: SynthesizedApp) -> None:
+def _group_id(template: Template, logical_prefix: str) -> str:
+    (logical_id,) = [k for k in template.find_resources("AWS::EC2::SecurityGroup") if k.startswith(logical_prefix)]
+    return logical_id
+
+
+def _group(template: Template, logical_prefix: str) -> dict[str, Any]:
+    return template.find_resources("AWS::EC2::SecurityGroup")[_group_id(template, logical_prefix)]
+
+
+def _ingress_cidrs(group: dict[str, Any]) -> list[str]:
+    return [rule["CidrIp"] for rule in group["Properties"].get("SecurityGroupIngress", [])]
+
+
+def test_nodes_trust_only_the_node_group_and_no_group_lets_subnet_b_in(synth_app: SynthesizedApp) -> None:
+    """Tenants' traffic reaches the VPC from subnet B (the router's gateway, floating IPs): the node group, on the
+    management ENIs, takes nothing from there, only its members; nothing is public by default."""
     template = synth_app.template(synth_app.stacks.network)
     ingress = template.find_resources("AWS::EC2::SecurityGroupIngress")
-    assert any(
-        r["Properties"]["IpProtocol"] == "-1" and "SourceSecurityGroupId" in r["Properties"] for r in ingress.values()
-    )
-    group = next(iter(template.find_resources("AWS::EC2::SecurityGroup").values()))
-    cidrs = [rule.get("CidrIp") for rule in group["Properties"].get("SecurityGroupIngress", [])]
-    assert "0.0.0.0/0" not in cidrs
-    assert cidrs == ["172.31.33.0/24"]  # only the provider subnet, for the router's borrowed identity
+    node_group = {"Fn::GetAtt": [_group_id(template, "NodeSecurityGroup"), "GroupId"]}
+    assert [(r["Properties"]["GroupId"], r["Properties"]["IpProtocol"], r["Properties"]["SourceSecurityGroupId"])
+            for r in ingress.values()] == [(node_group, "-1", node_group)]  # fmt: skip
+    assert _ingress_cidrs(_group(template, "NodeSecurityGroup")) == []
+    assert _ingress_cidrs(_group(template, "ProviderSecurityGroup")) == []
+    groups = template.find_resources("AWS::EC2::SecurityGroup").values()
+    assert not [c for g in groups for c in _ingress_cidrs(g) if c in ("0.0.0.0/0", "172.31.33.0/24")]
+
+
+def test_the_public_eni_takes_the_router_and_floating_ips_traffic_for_the_internet() -> None:
+    """The router's gateway (.12) and each floating IP send their traffic to the internet through eth2 (.11): all
+    of it from those addresses, and nothing else from subnet B."""
+    app = synthesize({"floating_ips": 2})
+    public = _group(app.template(app.stacks.network), "PublicSecurityGroup")
+    rules = {rule["CidrIp"]: rule["IpProtocol"] for rule in public["Properties"]["SecurityGroupIngress"]}
+    assert rules == {"172.31.33.12/32": "-1", "172.31.33.50/32": "-1", "172.31.33.51/32": "-1"}
 
 
 def _public_rules(app: SynthesizedApp) -> dict[int, str]:
-    group = next(iter(app.template(app.stacks.network).find_resources("AWS::EC2::SecurityGroup").values()))
+    group = _group(app.template(app.stacks.network), "PublicSecurityGroup")
     return {
         rule["FromPort"]: rule["CidrIp"]
         for rule in group["Properties"]["SecurityGroupIngress"]
@@ -71,7 +97,7 @@ def _public_rules(app: SynthesizedApp) -> dict[int, str]:
 def test_allowed_cidr_opens_exactly_the_public_ports_and_ssh_only_with_a_key_pair() -> None:
     without_key = _public_rules(synthesize({"allowed_cidr": "203.0.113.7/32"}))
     assert without_key == {port: "203.0.113.7/32" for port in PUBLIC_PORTS}
-    with_key = _public_rules(
-        synthesize({"allowed_cidr": "203.0.113.7/32", "key_pair": "ops", "management_egress": "none"})
-    )
-    assert with_key == {**without_key, 22: "203.0.113.7/32"}
+    app = synthesize({"allowed_cidr": "203.0.113.7/32", "key_pair": "ops", "management_egress": "none"})
+    assert _public_rules(app) == {**without_key, 22: "203.0.113.7/32"}
+    # Only on the public ENI: the management ENIs have no address the internet reaches.
+    assert _ingress_cidrs(_group(app.template(app.stacks.network), "NodeSecurityGroup")) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -131,11 +132,38 @@ def test_floating_ips_count_sets_pool_eips_and_a_security_group_only_on_the_prov
     }
     assert {k: n for k, n in groups.items() if n > 1} == {"controller:eth1": 2}
     floating_sg = [
-        g
-        for g in network.find_resources("AWS::EC2::SecurityGroup").values()
-        if "floating" in g["Properties"]["GroupDescription"]
+        g for k, g in network.find_resources("AWS::EC2::SecurityGroup").items() if k.startswith("FloatingIpSecurityGroup")
     ]
     assert [r["CidrIp"] for r in floating_sg[0]["Properties"]["SecurityGroupIngress"]] == ["0.0.0.0/0"]
+
+
+def _group_name(imported: dict[str, str]) -> str:
+    """The construct name (NodeSecurityGroup...) of a security group the network stack exports."""
+    match = re.search(r"FnGetAtt([A-Za-z]+SecurityGroup)", imported["Fn::ImportValue"])
+    assert match, imported
+    return match.group(1)
+
+
+def _groups_by_eni(template: Template) -> dict[str, list[str]]:
+    return {
+        f"{_tags(e)['openstack-aws:node']}:{_tags(e)['openstack-aws:eni']}": [
+            _group_name(g) for g in e["Properties"]["GroupSet"]
+        ]
+        for e in template.find_resources("AWS::EC2::NetworkInterface").values()
+    }
+
+
+def test_only_management_enis_are_in_the_node_group_whose_members_every_node_trusts(nodes: Template) -> None:
+    """The router's gateway and the floating IPs are eth1's addresses: in the node group, every node would take
+    tenants' traffic from them. eth2 (the public ENI, which the controller forwards that traffic through) is not a
+    member either."""
+    groups = _groups_by_eni(nodes)
+    assert {k: v for k, v in groups.items() if "NodeSecurityGroup" in v} == {
+        k: ["NodeSecurityGroup"] for k in groups if k.endswith(":eth0")
+    }
+    assert groups["controller:eth1"] == ["ProviderSecurityGroup"]  # no allowed_cidr: no floating IP group
+    assert groups["compute1:eth1"] == ["ProviderSecurityGroup"]
+    assert groups["controller:eth2"] == ["PublicSecurityGroup"]
 
 
 def test_no_floating_ips_means_no_secondary_addresses_and_no_floating_eips() -> None:

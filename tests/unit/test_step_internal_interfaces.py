@@ -13,6 +13,7 @@ STUBS = r"""
 ini_merge() { local section=; while IFS= read -r line; do
     if [[ $line == \[*\] ]]; then section=$line; else printf '%s %s %s\n' "${1##*/}" "$section" "$line"; fi; done; }
 ini_set() { printf '%s [%s] %s = %s\n' "${1##*/}" "$2" "$3" "$4"; }
+secret() { printf 'secret-%s' "$1"; }
 """
 
 

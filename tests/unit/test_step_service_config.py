@@ -4,6 +4,7 @@ tokens with the service role (issue 13, item 4) and service configurations close
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import stat
 import subprocess
@@ -15,9 +16,13 @@ LIB = ROOT / "steps" / "lib" / "common.sh"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
-def _bash(script: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+def _bash(script: str, tmp: Path, secrets: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The script after the library, with a secret file holding `secrets` (default: the memcache key only)."""
+    source = tmp / "secrets.json"
+    source.write_text(json.dumps({"MEMCACHE_SECRET_KEY": "mk"} if secrets is None else secrets))
     prologue = (f'set -euo pipefail\n. "{LIB}"\nOSA_RUN="{tmp}"; OSA_STEP=test; OSA_T0=$SECONDS\n'
-                "CONTROLLER_IP=172.31.32.11 ELASTIC_IP=203.0.113.10 MGMT_IP=172.31.32.11\n")
+                "CONTROLLER_IP=172.31.32.11 ELASTIC_IP=203.0.113.10 MGMT_IP=172.31.32.11\n"
+                f"SECRET_SOURCE=file:{source}\n")
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     return subprocess.run(["bash", "-c", prologue + script], capture_output=True, text=True, env=env)
 

@@ -179,3 +179,43 @@ def test_growing_and_unguarded_changes_pass_the_identity_check() -> None:
     deployed = identity(load_config(context))
     app = cdk.App(context={**context, **TYPICAL_CHANGES, DEPLOYED_IDENTITY_KEY: deployed, "compute_count": 2})
     assert build_app(app, nag=False).config.compute_count == 2
+
+
+def _before_the_groups_per_eni(network: dict[str, Any], nodes: dict[str, Any], subnet_b: str) -> None:
+    """Turn the current default templates back into the release before issue 13's management-plane fix (in place):
+    every ENI in the node group (the controller's eth1 also in the floating IP group, if any), which took all of
+    subnet B too; no provider or public group."""
+    resources = network["Resources"]
+    node_group = next(k for k in resources if k.startswith("NodeSecurityGroup") and "from" not in k)
+    resources[node_group]["Properties"]["SecurityGroupIngress"] = [
+        {"CidrIp": subnet_b, "Description": "provider subnet (router, floating IPs)", "IpProtocol": "-1"}
+    ]
+    gone = [k for k in resources if k.startswith(("ProviderSecurityGroup", "PublicSecurityGroup"))]
+    for key in gone:
+        del resources[key]
+    network["Outputs"] = {k: v for k, v in network.get("Outputs", {}).items() if not any(g in json.dumps(v) for g in gone)}
+    node_export = next(e for e in json.dumps(nodes).split('"') if f"FnGetAtt{node_group}GroupId" in e)
+    for eni in (r for r in nodes["Resources"].values() if r["Type"] == "AWS::EC2::NetworkInterface"):
+        floating = [g for g in eni["Properties"]["GroupSet"] if "FloatingIpSecurityGroup" in json.dumps(g)]
+        eni["Properties"]["GroupSet"] = [{"Fn::ImportValue": node_export}, *floating]
+
+
+@pytest.mark.synth
+def test_the_security_groups_per_eni_update_a_deployed_stack_in_place(synth_app: SynthesizedApp, tmp_path: Path) -> None:
+    """A deployment of the release before has every ENI in the node group, which took all of subnet B: the update
+    changes rules and the ENIs' group sets in place (CloudFormation: no interruption). No instance, ENI or security
+    group is replaced or removed, and the node group keeps its identity (description unchanged)."""
+    assembly = Path(synth_app.assembly.directory)
+    network = synth_app.assembly.get_stack_by_name(synth_app.stacks.network.stack_name)
+    nodes = synth_app.assembly.get_stack_by_name(synth_app.stacks.nodes.stack_name)
+    old_network, old_nodes = json.loads(json.dumps(network.template)), json.loads(json.dumps(nodes.template))
+    _before_the_groups_per_eni(old_network, old_nodes, str(synth_app.stacks.network.config.subnet_b_cidr))
+    for stack, old in ((network, old_network), (nodes, old_nodes)):
+        baseline = tmp_path / stack.template_file
+        baseline.write_text(json.dumps(old))
+        diff = cdk_diff(baseline, assembly, stack.stack_name)
+        assert guarded_changes(diff, old["Resources"], stack.template["Resources"]) == {}, diff
+        groups = [m for line in diff.splitlines() if (m := _RESOURCE_LINE.match(line))
+                  and m["type"] == "AWS::EC2::SecurityGroup" and (m["op"] == "-" or "replace" in (m["note"] or ""))]  # fmt: skip
+        assert groups == [], diff
+    assert "GroupSet" in diff and "[~] AWS::EC2::NetworkInterface" in diff, "the diff saw the ENIs' new groups"

@@ -4,7 +4,7 @@
 # after: network-fix, nova-discover, cinder-volume, swift-rings, horizon
 # timeout: 1800
 # inputs: node facts (optional FLOATING_IPS), cluster facts (TEST_IMAGE_URL, COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, REGION, VPC_DNS, optional PROBE_IP, PROBE_NAME), secrets ADMIN_PASS DEMO_PASS
-# guarantees: one CHECK line per check (ok, fail, or skip with the reason): the install guide's verify operations, resource classes (osc-placement), DNS through the DHCP port's forwarder, 10 rounds of Neutron create/delete with no call over 60 s, an instance on selfservice ACTIVE with an address that reaches PROBE_IP and resolves PROBE_NAME, the first of FLOATING_IPS associated with it and live on the router, a volume created, attached and detached where the kernel allows (a leftover one in an error state re-created); exit non-zero when any check fails
+# guarantees: one CHECK line per check (ok, fail, or skip with the reason): the install guide's verify operations, resource classes (osc-placement), DNS through the DHCP port's forwarder, 10 rounds of Neutron create/delete with no call over 60 s, an instance on selfservice ACTIVE with an address that reaches PROBE_IP and resolves PROBE_NAME, the first of FLOATING_IPS associated with it and live on the router, with 2+ compute nodes each hypervisor up and running an instance, a volume created, attached and detached where the kernel allows (a leftover one in an error state re-created); exit non-zero when any check fails
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -224,6 +224,36 @@ else
             ip netns exec "$ns" ip -o addr show | grep -F " $fip/32 " >/dev/null
     }
     check floating-ip-associated "$fip -> $addr (verify-instance): ACTIVE and on the router's gateway port" retry 30 2 fip_live
+fi
+
+# --- 2+ compute nodes: each hypervisor of COMPUTE_IPS (nova's Host IP) up and running an instance pinned to it
+# (a fresh one each run, deleted after)
+if ((n_compute >= 2)); then
+    computes() { # host ip state
+        openstack hypervisor list -f value -c 'Hypervisor Hostname' -c 'Host IP' -c State |
+            awk -v ips=" $COMPUTE_IPS " 'index(ips, " " $2 " ") {sub(/\..*/, "", $1); print}'
+    }
+    all_up() { (($(computes | grep -c ' up$') == n_compute)) || { computes; return 1; }; }
+    check hypervisors-up "$n_compute hypervisors ($COMPUTE_IPS) up" retry 10 3 all_up
+    mapfile -t hosts < <(computes | cut -d' ' -f1)
+    pin() { openstack server show "verify-on-$1" -f value -c OS-EXT-SRV-ATTR:host -c status 2>/dev/null | xargs; }
+    unpin() { [[ -z "$(pin "$1")" ]] || openstack server delete --wait "verify-on-$1"; }
+    built() { [[ "$(pin "$1")" != *BUILD ]]; }
+    runs_on() {
+        retry 120 5 built "$1"
+        [[ "$(pin "$1")" == "$1 ACTIVE" ]] ||
+            { pin "$1"; openstack server show "verify-on-$1" -f value -c fault; false; }
+    }
+    net=$(os_id network selfservice)
+    for h in "${hosts[@]}"; do
+        unpin "$h" || true
+        openstack server create --flavor m1.verify --image verify-image --nic "net-id=$net" \
+            --availability-zone "nova:$h" "verify-on-$h" >/dev/null || true
+    done
+    for h in "${hosts[@]}"; do
+        check "instance-on-$h" "verify-on-$h (zone nova:$h) ACTIVE on $h" runs_on "$h"
+        unpin "$h" >/dev/null || warn "verify-on-$h not deleted (the next run replaces it)"
+    done
 fi
 
 # --- DNS: dnsmasq of selfservice's DHCP port (the resolver of any subnet created without --dns-nameserver)

@@ -10,6 +10,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 CONTEXT ?=
+# The rig's compute nodes for rig, rig-up, local and local-rebuild (tests/rig/config.py reads it; empty: 1).
+export COMPUTE_COUNT
 
 .PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down local local-rebuild local-down boot-proof bench diagram clean
 .DEFAULT_GOAL := help
@@ -19,6 +21,7 @@ help:
 	@echo "make test      the fast suite: ruff, shellcheck, unit tests, synth + cfn-lint + cdk-nag, moto runs"
 	@echo "make synth | deploy | diff | destroy    CDK (pass config with CONTEXT='-c key=value ...')"
 	@echo "make rig | rig-up | rig-down            the local nspawn rig (root; see tests/rig/README.md)"
+	@echo "  COMPUTE_COUNT=N make rig|rig-up|local|local-rebuild   N compute nodes (1 to 10, default 1)"
 	@echo "make local [FROM_STEP=x] | local-down  the real state machine and Lambdas install the rig (offline)"
 	@echo "make local-rebuild                     the nightly rebuild machine on the rig: reset, wipe, install"
 	@echo "make boot-proof                        the real userdata on a real kernel in QEMU (root; tests/boot/)"

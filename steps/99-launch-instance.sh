@@ -5,7 +5,7 @@
 # timeout: 1800
 # uses: checks, walkthrough
 # inputs: cluster facts (COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, VPC_DNS, optional PROBE_IP), verify's image, flavor and router; secrets ADMIN_PASS DEMO_PASS
-# guarantees: one CHECK line per check (ok, fail, or skip with the reason): 10 rounds of Neutron create/delete as demo with no call over 60 s (neutron-api-churn); no management port of the VPC answers from the router's namespace while the same ports answer from the controller (tenants-kept-out); the install guide's "Launch an instance" as demo with demo's own network, router (gateway from the pool) and Neutron-picked floating IP works (router and instance reach PROBE_IP, floating IP live) and is removed again (skip when fewer than 2 pool addresses are free); exit non-zero when any check fails
+# guarantees: one CHECK line per check (ok, fail, or skip with the reason): with 2+ compute nodes each hypervisor up and running an instance pinned to it; 10 rounds of Neutron create/delete as demo with no call over 60 s (neutron-api-churn); no management port of the VPC answers from the router's namespace while the same ports answer from the controller (tenants-kept-out); the install guide's "Launch an instance" as demo with demo's own network, router (gateway from the pool) and Neutron-picked floating IP works (router and instance reach PROBE_IP, floating IP live) and is removed again (skip when fewer than 2 pool addresses are free); exit non-zero when any check fails
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -18,8 +18,39 @@ failed=0
 router_id=$(os_id router router)
 [[ -n "$router_id" ]] || die "router 'router' is missing: run network-fix first"
 ns="qrouter-$router_id"
+n_compute=$(words "${COMPUTE_IPS:-}")
 [[ -n "$(os_id image verify-image)" && -n "$(os_id flavor m1.verify)" ]] ||
     die "verify-image or flavor m1.verify is missing: run verify first"
+
+# --- 2+ compute nodes: each hypervisor of COMPUTE_IPS (nova's Host IP) up and running an instance pinned to it
+# (a fresh one each run, deleted after)
+if ((n_compute >= 2)); then
+    computes() { # host ip state
+        openstack hypervisor list -f value -c 'Hypervisor Hostname' -c 'Host IP' -c State |
+            awk -v ips=" $COMPUTE_IPS " 'index(ips, " " $2 " ") {sub(/\..*/, "", $1); print}'
+    }
+    all_up() { (($(computes | grep -c ' up$') == n_compute)) || { computes; return 1; }; }
+    check hypervisors-up "$n_compute hypervisors ($COMPUTE_IPS) up" retry 10 3 all_up
+    mapfile -t hosts < <(computes | cut -d' ' -f1)
+    pin() { openstack server show "verify-on-$1" -f value -c OS-EXT-SRV-ATTR:host -c status 2>/dev/null | xargs; }
+    unpin() { [[ -z "$(pin "$1")" ]] || openstack server delete --wait "verify-on-$1"; }
+    built() { [[ "$(pin "$1")" != *BUILD ]]; }
+    runs_on() {
+        retry 120 5 built "$1"
+        [[ "$(pin "$1")" == "$1 ACTIVE" ]] ||
+            { pin "$1"; openstack server show "verify-on-$1" -f value -c fault; false; }
+    }
+    net=$(os_id network selfservice)
+    for h in "${hosts[@]}"; do
+        unpin "$h" || true
+        openstack server create --flavor m1.verify --image verify-image --nic "net-id=$net" \
+            --availability-zone "nova:$h" "verify-on-$h" >/dev/null || true
+    done
+    for h in "${hosts[@]}"; do
+        check "instance-on-$h" "verify-on-$h (zone nova:$h) ACTIVE on $h" runs_on "$h"
+        unpin "$h" >/dev/null || warn "verify-on-$h not deleted (the next run replaces it)"
+    done
+fi
 
 # --- Neutron's API under churn (issue 11: a router delete hung for minutes): as demo, 10 rounds of a network,
 # subnet, port and router with an interface, created and deleted; every call must answer within 60 s.

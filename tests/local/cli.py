@@ -38,9 +38,15 @@ from tests.rig.sh import RigError
 BUILD = ROOT / "build" / "local"
 
 
+def synth_context() -> dict[str, Any]:
+    """cdk.json's context with the rig's compute nodes (`-c compute_count=N`): the machine must expect each of them
+    (discovery, the agents' wait, the compute steps' targets)."""
+    return {**cdk_json_context(), "compute_count": len(rig_config.nodes_for_role("compute"))}
+
+
 def synthesize() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The orchestration template and the documents templates, synthesized as `make synth` does (cdk-nag too)."""
-    app = cdk.App(context=cdk_json_context(), outdir=str(BUILD / "cdk.out"))
+    app = cdk.App(context=synth_context(), outdir=str(BUILD / "cdk.out"))
     stacks = build_app(app)
     assembly = app.synth()
     orchestration = assembly.get_stack_by_name(stacks.orchestration.stack_name).template

@@ -23,6 +23,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def up() -> dict[str, float]:
     """Build and boot everything that is not running yet; return timings."""
     times: dict[str, float] = {}
+    nodes.claim_topology()
     t0 = time.monotonic()
     host.ensure_host()
     times["host"] = time.monotonic() - t0
@@ -69,7 +70,7 @@ def up() -> dict[str, float]:
 def status() -> int:
     data = state.load()
     print(f"state file: {config.STATE}")
-    for spec in config.NODES:
+    for spec in nodes.known_specs():
         launcher = nodes.launcher_pid(spec)
         lead = nodes.leader(spec)
         sysstate = ""
@@ -90,8 +91,16 @@ def status() -> int:
     return 0
 
 
+def _spec(node_name: str) -> config.NodeSpec:
+    """Any rig node, also one of another COMPUTE_COUNT than this shell's (a kept rig of `COMPUTE_COUNT=3 make rig`)."""
+    spec = config.any_node(node_name)
+    if spec is None:
+        raise RigError(f"no rig node {node_name!r}; nodes: {', '.join(s.name for s in nodes.known_specs())}")
+    return spec
+
+
 def _exec(node_name: str, argv: list[str]) -> int:
-    spec = config.node(node_name)
+    spec = _spec(node_name)
     if argv and argv[0] == "--":
         argv = argv[1:]
     cmd = nodes.node_cmd(spec, argv or ["bash", "-l"])
@@ -99,7 +108,7 @@ def _exec(node_name: str, argv: list[str]) -> int:
 
 
 def _reboot(node_name: str) -> int:
-    nodes.reboot(config.node(node_name))
+    nodes.reboot(_spec(node_name))
     return 0
 
 
@@ -154,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         held = _lock(args.command) if args.command in _LOCKED else None  # noqa: F841 (kept open)
+        if args.command in ("up", "run"):
+            nodes.check_topology()  # before the paths that tear down on a failure: a refusal must leave the rig be
         if args.command == "up":
             try:
                 up()

@@ -1,7 +1,8 @@
 """The rig's topology and paths: one place for every name, address and MAC the rig uses.
 
 Addresses mirror the AWS defaults (DESIGN.md "Nodes and networks"); MACs are derived from the ENI's primary
-address so they are stable across runs and readable (02:00:ac:1f:<3rd octet>:<4th octet>).
+address so they are stable across runs and readable (02:00:ac:1f:<3rd octet>:<4th octet>). The compute nodes are
+COMPUTE_COUNT (environment, 1 when unset or empty) of them, numbered by the CDK app's own rules.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdas.common import secret_keys
+from stacks.config import MAX_COMPUTE_NODES, ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("RIG_BUILD_DIR", REPO / "build" / "rig"))
@@ -131,20 +133,47 @@ class NodeSpec:
         return f"rc-{self.short}-{index}"  # container end until the node renames it eth<index>
 
 
-NODES: tuple[NodeSpec, ...] = (
-    NodeSpec("controller", "controller", "ctl", (
-        EniSpec(0, "A", "172.31.32.11"),
-        EniSpec(1, "B", "172.31.33.12", configured=False, secondary=FLOATING),
-        EniSpec(2, "B", "172.31.33.11", elastic_ip=ELASTIC_IP),
-    )),
-    NodeSpec("compute1", "compute", "cmp1", (
-        EniSpec(0, "A", "172.31.32.21"),
-        EniSpec(1, "B", "172.31.33.22", configured=False),
-    )),
+CONTROLLER = NodeSpec("controller", "controller", "ctl", (
+    EniSpec(0, "A", "172.31.32.11"),
+    EniSpec(1, "B", "172.31.33.12", configured=False, secondary=FLOATING),
+    EniSpec(2, "B", "172.31.33.11", elastic_ip=ELASTIC_IP),
+))
+STORAGE: tuple[NodeSpec, ...] = (
     NodeSpec("block1", "block", "blk1", (EniSpec(0, "A", "172.31.32.31"),), (40,)),
     NodeSpec("object1", "object", "obj1", (EniSpec(0, "A", "172.31.32.41"),), (20, 20)),
     NodeSpec("object2", "object", "obj2", (EniSpec(0, "A", "172.31.32.42"),), (20, 20)),
 )
+
+
+def compute_nodes(count: int) -> tuple[NodeSpec, ...]:
+    """compute1..computeN at the addresses a deploy with compute_count=N gives them (stacks/config.py numbers them),
+    so the rendered userdata, the IMDS trees and the ENI table agree with each other as they do on AWS."""
+    cdk = load_config({"subnet_a_cidr": SUBNET_A, "subnet_b_cidr": SUBNET_B, "compute_count": count})
+    return tuple(
+        NodeSpec(name, "compute", "cmp" + name.removeprefix("compute"), (
+            EniSpec(0, "A", cdk.management_ip(name)),
+            EniSpec(1, "B", cdk.provider_eni_ip(name), configured=False),
+        ))
+        for name in cdk.node_names("compute")
+    )
+
+
+def topology(compute_count: int) -> tuple[NodeSpec, ...]:
+    """Every node, in the CDK app's order (its Config.all_nodes)."""
+    return (CONTROLLER, *compute_nodes(compute_count), *STORAGE)
+
+
+def compute_count_from(value: str) -> int:
+    """COMPUTE_COUNT as the CDK app would take compute_count (empty: 1)."""
+    try:
+        return load_config({"compute_count": value.strip() or 1}).compute_count
+    except ConfigError as error:
+        # at import, before any command runs: a plain message, not a traceback
+        raise SystemExit(f"COMPUTE_COUNT={value!r}: {error}") from None
+
+
+COMPUTE_COUNT = compute_count_from(os.environ.get("COMPUTE_COUNT", ""))
+NODES: tuple[NodeSpec, ...] = topology(COMPUTE_COUNT)
 
 
 def node(name: str) -> NodeSpec:
@@ -156,3 +185,8 @@ def node(name: str) -> NodeSpec:
 
 def nodes_for_role(role: str) -> list[NodeSpec]:
     return [n for n in NODES if n.role == role]
+
+
+def any_node(name: str) -> NodeSpec | None:
+    """A node of this or any other COMPUTE_COUNT (what an earlier `up` may have left running); None: no rig node."""
+    return next((spec for spec in topology(MAX_COMPUTE_NODES) if spec.name == name), None)

@@ -77,6 +77,44 @@ def _configure_base(root: Path) -> None:
     resolv.write_text("# rig: no DNS server; names are in /etc/hosts\noptions timeout:1 attempts:1\n")
 
 
+# ---------------------------------------------------------------- topology (COMPUTE_COUNT)
+def on_record() -> set[str]:
+    """Names of the nodes an earlier `up` made and `down` has not removed: recorded launchers and root file
+    systems, whatever COMPUTE_COUNT that `up` ran with."""
+    names = {key.removeprefix("node:") for key in state.load()["pids"] if key.startswith("node:")}
+    if config.NODES_DIR.is_dir():
+        names |= {path.name for path in config.NODES_DIR.iterdir() if path.is_dir()}
+    return names
+
+
+def known_specs() -> list[NodeSpec]:
+    """This topology's nodes, then any other node still on record (e.g. compute3 of an earlier COMPUTE_COUNT=3)."""
+    wanted = {spec.name for spec in config.NODES}
+    names = (on_record() | set(state.load().get("nodes", []))) - wanted
+    return [*config.NODES, *(spec for spec in map(config.any_node, sorted(names)) if spec is not None)]
+
+
+def check_topology() -> None:
+    """Refuse to change the node set of a rig that is up. Each node learns the others (hosts, COMPUTE_IPS) once,
+    from its userdata at first boot, so a node added later is unknown to the rest, and one left out stays in
+    theirs."""
+    present = on_record()
+    if not present:
+        return
+    before = set(state.load().get("nodes") or present)  # a rig made before "nodes" was recorded: what exists
+    wanted = {spec.name for spec in config.NODES}
+    if before != wanted:
+        raise RigError(
+            f"the rig is up with {', '.join(sorted(before))}, but COMPUTE_COUNT={config.COMPUTE_COUNT} means "
+            f"{', '.join(spec.name for spec in config.NODES)}: `make rig-down` first, or run with the same "
+            "COMPUTE_COUNT as before")
+
+
+def claim_topology() -> None:
+    check_topology()
+    state.set_value("nodes", [spec.name for spec in config.NODES])
+
+
 # ---------------------------------------------------------------- per-node root file system
 def rootfs(spec: NodeSpec) -> Path:
     return config.NODES_DIR / spec.name / "root"

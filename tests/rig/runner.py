@@ -248,6 +248,7 @@ def run_command(steps_csv: str, from_step: str, keep: bool, steps_dir: Path | No
         sampler.stop.set()
         peak = max(sampler.peak, sampler.sample())
         report = {
+            "nodes": [spec.name for spec in config.NODES],
             "steps": [{"step": r.step, "node": r.node, "seconds": r.seconds, "ok": r.ok} for r in results],
             "checks": checks,
             "total_seconds": round(time.monotonic() - t0, 1),

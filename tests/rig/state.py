@@ -2,7 +2,8 @@
 
 build/rig/state.json: {"bridges": [...], "netns": [...], "nft": [["bridge", "rigvpc"], ...], "links": [...],
 "loops": {"/dev/loop3": "build/rig/disks/block1-0.img"}, "pids": {"acng": 123, "node:controller": 456},
-"cgroups": [...], "mounts": [...]}
+"cgroups": [...], "mounts": [...], "nodes": ["controller", "compute1", ...]} ("nodes": the topology `up` launched,
+whatever COMPUTE_COUNT `down` later runs with).
 """
 
 from __future__ import annotations
@@ -63,4 +64,15 @@ def set_item(kind: str, key: str, value: Any) -> None:
             data[kind].pop(key, None)
         else:
             data[kind][key] = value
+        save(data)
+
+
+def set_value(key: str, value: Any) -> None:
+    """Record a top-level value; None deletes it."""
+    with _LOCK:
+        data = load()
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
         save(data)

@@ -16,13 +16,17 @@ from .sh import log, ok, pid_alive, pid_cmdline, run
 _PID_SIGNATURES = {"acng": "apt-cacher-ng", "internet-http": "http.server", **vpc_services.SIGNATURES}
 
 
-def down(keep_files: bool = False) -> None:
-    data = state.load()
-    threads = [threading.Thread(target=nodes.stop, args=(spec,)) for spec in config.NODES]
+def stop_nodes() -> None:
+    """Every node on record, not only this COMPUTE_COUNT's: a rig brought up with more compute nodes goes whole."""
+    threads = [threading.Thread(target=nodes.stop, args=(spec,)) for spec in nodes.known_specs()]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+
+
+def down(keep_files: bool = False) -> None:
+    stop_nodes()
     data = state.load()
     for name, pid in list(data["pids"].items()):
         sig = _PID_SIGNATURES.get(name, "node-launch.sh" if name.startswith("node:") else None)
@@ -59,6 +63,7 @@ def down(keep_files: bool = False) -> None:
         state.remove("cgroups", cgroup)
     for hierarchy in ("systemd", "unified", "memory"):
         _rmdir_tree(Path("/sys/fs/cgroup") / hierarchy / "rig", only_if_empty=True)
+    state.set_value("nodes", None)
     if not keep_files:
         for path in (config.NODES_DIR, config.DISKS_DIR, config.ARTIFACTS, nodes.RUN_DIR):
             if path.exists():

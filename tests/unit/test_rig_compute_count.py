@@ -4,8 +4,11 @@ refuses to change its node set."""
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
+import os
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -15,7 +18,6 @@ from stacks import step_catalog
 from stacks.config import load_config
 from tests.lambda_runtime import invoke
 from tests.local import aws_side
-from tests.local import cli as local_cli
 from tests.rig import config, instances, nodes, runner, state, teardown, vpc, vpc_services
 from tests.rig.sh import RigError
 
@@ -123,8 +125,17 @@ def test_every_node_list_follows_the_topology(two_computes: tuple[config.NodeSpe
     assert [n.name for n in runner._targets(steps["base"])] == [n.name for n in two_computes]
 
 
+@pytest.fixture
+def local_cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """tests.local.cli, imported with the Powertools switches it sets for make local held by monkeypatch: at import
+    it would disable the Lambdas' metrics for every later test in this process."""
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"))
+    return importlib.import_module("tests.local.cli")
+
+
 def test_the_local_synth_expects_every_compute_node_of_the_rig(
-    two_computes: tuple[config.NodeSpec, ...], monkeypatch: pytest.MonkeyPatch
+    two_computes: tuple[config.NodeSpec, ...], monkeypatch: pytest.MonkeyPatch, local_cli: Any
 ) -> None:
     seen: dict[str, object] = {}
 
@@ -143,7 +154,7 @@ def test_the_local_synth_expects_every_compute_node_of_the_rig(
 
 
 def test_the_local_aws_side_has_every_node_the_synthesized_machine_expects(
-    two_computes: tuple[config.NodeSpec, ...], rig_dir: Path
+    two_computes: tuple[config.NodeSpec, ...], rig_dir: Path, local_cli: Any
 ) -> None:
     cdk = load_config(local_cli.synth_context())
     expected = {role: cdk.node_names(role) for role in cdk.roles}

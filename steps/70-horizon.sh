@@ -62,8 +62,16 @@ if [[ ! -e /etc/apache2/sites-enabled/openstack-dashboard.conf ]]; then
     mark_changed apache-site
 fi
 svc_apply "$settings /etc/openstack-dashboard/local_settings.d/_9999_openstack_aws.py apache-site packages" apache2
-# What Django ends up with after every snippet, as the dashboard's processes load it.
-backend=$(cd /usr/share/openstack-dashboard && DJANGO_SETTINGS_MODULE=openstack_dashboard.settings python3 -W ignore -c \
+# What Django ends up with after every snippet, as the dashboard's processes load it: as www-data, since loading
+# the settings creates Horizon's secret key file when it is missing, and a root-owned one answers every page with
+# HTTP 500 (as after any `manage.py` run as root, which the ownership repair below also undoes).
+key_store=/var/lib/openstack-dashboard/secret-key/.secret_key_store
+if [[ -e "$key_store" && "$(stat -c %U "$key_store")" != www-data ]]; then
+    chown www-data:www-data "$key_store"
+    mark_changed "$key_store:owner"
+    log "$key_store given back to www-data"
+fi
+backend=$(cd /usr/share/openstack-dashboard && runuser -u www-data -- env DJANGO_SETTINGS_MODULE=openstack_dashboard.settings python3 -W ignore -c \
     'from django.conf import settings as s; print(s.CACHES["default"]["BACKEND"], s.SESSION_ENGINE)') ||
     die "cannot load the dashboard's settings (see /var/log/openstack-dashboard/error.log)"
 [[ "$backend" == "django.core.cache.backends.memcached.MemcachedCache django.contrib.sessions.backends.cache" ]] ||

@@ -36,3 +36,10 @@ def test_the_step_checks_what_django_loaded_not_what_it_wrote() -> None:
     assert "DJANGO_SETTINGS_MODULE=openstack_dashboard.settings" in STEP
     assert "CACHES" not in STEP.split("# BEGIN openstack-aws")[1].split("# END openstack-aws")[0], (
         "CACHES in local_settings.py is overridden by Debian's snippet: it belongs in the step's snippet only")
+
+
+def test_the_settings_are_loaded_as_the_dashboards_user_so_a_missing_secret_key_is_created_readable() -> None:
+    # Loading the settings creates Horizon's secret key file; as root it became unreadable for Apache (HTTP 500).
+    loads = [line for line in STEP.splitlines() if "DJANGO_SETTINGS_MODULE=openstack_dashboard.settings" in line]
+    assert loads and all("runuser -u www-data" in line for line in loads), loads
+    assert 'chown www-data:www-data "$key_store"' in STEP

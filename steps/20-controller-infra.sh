@@ -4,7 +4,7 @@
 # after: base
 # timeout: 1800
 # inputs: node facts (MGMT_IP), cluster facts, secrets DB_ROOT_PASS RABBIT_PASS
-# guarantees: MariaDB on MGMT_IP:3306 (99-openstack.cnf), RabbitMQ with user openstack (all permissions) on MGMT_IP:5672, its distribution port on MGMT_IP:25672 and epmd on 127.0.0.1 and MGMT_IP:4369, memcached on MGMT_IP:11211, each listening nowhere else; no etcd (nothing uses it: an earlier release's is purged)
+# guarantees: MariaDB on MGMT_IP:3306 (99-openstack.cnf; root: unix_socket or DB_ROOT_PASS), RabbitMQ with user openstack (RABBIT_PASS, all permissions) on MGMT_IP:5672, its distribution port on MGMT_IP:25672 and epmd on 127.0.0.1 and MGMT_IP:4369, memcached on MGMT_IP:11211, each listening nowhere else; no etcd (nothing uses it: an earlier release's is purged)
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -36,13 +36,19 @@ character-set-server = utf8
 EOF2
 svc_apply "/etc/mysql/mariadb.conf.d/99-openstack.cnf" mariadb
 wait_for "MariaDB" 60 mysql_root -e 'SELECT 1'
-root_auth=$(mysql_root -N -e "SELECT JSON_VALUE(Priv, '\$.authentication_string') FROM mysql.global_priv WHERE User='root' AND Host='localhost'")
-if [[ -z "$root_auth" || "$root_auth" == invalid ]]; then
-    load_secrets DB_ROOT_PASS
+load_secrets DB_ROOT_PASS RABBIT_PASS
+# Compared with the secret's (on stdin), so a rotated DB_ROOT_PASS is applied too; Debian's root has "invalid".
+root_ok=$(mysql_root -N <<SQL
+SELECT JSON_VALUE(Priv, '\$.authentication_string') = PASSWORD('$DB_ROOT_PASS') FROM mysql.global_priv
+    WHERE User = 'root' AND Host = 'localhost';
+SQL
+)
+if [[ "$root_ok" != 1 ]]; then
     mysql_root <<SQL || die "could not set the MariaDB root password"
 ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('$DB_ROOT_PASS');
 SQL
-    log "MariaDB root: unix_socket or password"
+    mark_changed database:root
+    log "MariaDB root: unix_socket or the secret's password"
 fi
 # The guide's mysql_secure_installation: no anonymous users, no test database.
 if [[ -n "$(mysql_root -N -e "SELECT 1 FROM mysql.user WHERE User='' LIMIT 1")" ]] ||
@@ -76,17 +82,24 @@ if changed "$epmd_dropin" || [[ $(systemctl show -p NeedDaemonReload --value epm
     systemctl restart epmd.socket || die "epmd.socket failed to restart: see 'journalctl -u epmd.socket'"
     mark_changed restarted:epmd.socket
 fi
-# --- user openstack; the password goes to rabbitmqctl on stdin.
+# --- user openstack with the secret's password (a rotated one is set: the services' transport_url follows in their
+# own steps); rabbitmqctl reads a password it is not given as an argument from stdin.
 svc_apply "/etc/rabbitmq/rabbitmq.conf $epmd_dropin" rabbitmq-server
 wait_for "RabbitMQ" 120 rabbitmqctl -q status
 if ! rabbitmqctl -q list_users | awk '{print $1}' | grep -x openstack >/dev/null; then
-    load_secrets RABBIT_PASS
     printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q add_user openstack >/dev/null ||
         die "rabbitmqctl add_user openstack failed: see /var/log/rabbitmq"
+    mark_changed rabbitmq:openstack
     log "RabbitMQ user openstack created"
+elif ! printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q authenticate_user openstack >/dev/null 2>&1; then
+    printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q change_password openstack >/dev/null ||
+        die "rabbitmqctl change_password openstack failed: see /var/log/rabbitmq"
+    mark_changed rabbitmq:openstack:password
+    log "RabbitMQ user openstack: password set to the secret's (it had another)"
 fi
 if ! rabbitmqctl -q list_user_permissions openstack | grep -E '^/\s+\.\*\s+\.\*\s+\.\*' >/dev/null; then
     rabbitmqctl -q set_permissions openstack ".*" ".*" ".*" >/dev/null
+    mark_changed rabbitmq:openstack:permissions
     log "RabbitMQ permissions for openstack set"
 fi
 

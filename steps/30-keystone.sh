@@ -43,14 +43,18 @@ svc_apply "$conf /etc/keystone/keystone-uwsgi.ini keys" keystone
 wait_http "http://$CONTROLLER_IP:5000/v3" 120
 
 os_admin
-if ! openstack token issue -f value -c id >/dev/null 2>&1; then
-    log "bootstrapping keystone (admin user, admin project, identity endpoints)"
+# Bootstrap makes admin, its project and role and the identity endpoints (again after a run killed half-way: the
+# token asked for is scoped to project admin). On an installed Keystone it is also how a rotated ADMIN_PASS
+# arrives: it sets the password of an admin it cannot authenticate (admin can no longer ask).
+if ! os_password_ok admin ADMIN_PASS admin; then
+    log "bootstrapping keystone (admin user with the secret's password, admin project, identity endpoints)"
     OS_BOOTSTRAP_PASSWORD=$ADMIN_PASS keystone-manage bootstrap \
         --bootstrap-admin-url "$(internal_url :5000/v3/)" \
         --bootstrap-internal-url "$(internal_url :5000/v3/)" \
         --bootstrap-public-url "$(public_url :5000/v3/)" \
         --bootstrap-region-id "$OS_REGION" || die "keystone-manage bootstrap failed: see /var/log/keystone"
     wait_for "an admin token" 60 openstack token issue
+    mark_changed user:admin
 fi
 os_ensure_endpoint identity public "$(public_url :5000/v3/)"
 os_ensure_endpoint identity internal "$(internal_url :5000/v3/)"

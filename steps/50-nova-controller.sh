@@ -4,7 +4,7 @@
 # after: placement, glance
 # timeout: 1800
 # inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
-# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1; user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
+# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1 (their stored URLs hold the secret's NOVA_DBPASS and RABBIT_PASS); user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -50,12 +50,32 @@ fi
 if ! as_service nova nova-manage cell_v2 list_cells 2>/dev/null | grep ' cell1 ' >/dev/null; then
     as_service nova nova-manage cell_v2 create_cell --name=cell1 --verbose || die "nova-manage cell_v2 create_cell failed"
 fi
+# cell_mappings (nova_api) keep each cell's database and RabbitMQ URLs, passwords included: after NOVA_DBPASS or
+# RABBIT_PASS changed they are set again, before db sync (which reaches cell0 through its mapping).
+# cell_ensure NAME TRANSPORT_URL DATABASE_URL: update_cell without URLs takes nova.conf's, and the environment
+# overrides those (oslo.config's OS_<GROUP>__<OPTION>): no password on a command line or in the log.
+cell_ensure() {
+    local uuid have
+    # list_cells --verbose rows: | Name | UUID | Transport URL | Database Connection | Disabled |
+    read -r uuid have < <(awk -F'|' -v n="$1" '{gsub(/ /, "")} $2 == n {print $3, $4, $5}' <<<"$cells") ||
+        die "nova-manage cell_v2 list_cells shows no $1"
+    [[ "$have" != "$2 $3" ]] || return 0
+    OS_DEFAULT__TRANSPORT_URL=$2 OS_DATABASE__CONNECTION=$3 as_service nova nova-manage cell_v2 update_cell \
+        --cell_uuid "$uuid" >/dev/null || die "nova-manage cell_v2 update_cell of $1 failed"
+    mark_changed "cell:$1"
+    log "$1: database and transport URLs set again (NOVA_DBPASS or RABBIT_PASS changed)"
+}
+cells=$(as_service nova nova-manage cell_v2 list_cells --verbose 2>/dev/null) ||
+    die "nova-manage cell_v2 list_cells failed"
+cell_ensure cell0 none:/// "$(db_url nova "$NOVA_DBPASS" nova_cell0)"
+cell_ensure cell1 "$(rabbit_url)" "$(db_url nova "$NOVA_DBPASS" nova)"
 as_service nova nova-manage db sync || die "nova-manage db sync failed: see /var/log/nova"
 as_service nova nova-manage cell_v2 list_cells | sed 's/^/  /'
 
 services=(nova-api nova-api-metadata nova-scheduler nova-conductor nova-novncproxy)
-svc_apply "$conf /etc/nova/nova-api-uwsgi.ini /etc/nova/nova-api-metadata-uwsgi.ini /etc/default/nova-consoleproxy packages" \
-    "${services[@]}"
+# Restarted after a cell's URLs changed too: the services cache the cell mappings.
+svc_apply "$conf /etc/nova/nova-api-uwsgi.ini /etc/nova/nova-api-metadata-uwsgi.ini /etc/default/nova-consoleproxy packages \
+    cell:cell0 cell:cell1" "${services[@]}"
 wait_http "http://$CONTROLLER_IP:8774" 120
 wait_port "$CONTROLLER_IP" 8775 60
 wait_port "$CONTROLLER_IP" 6080 60

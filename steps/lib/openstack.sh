@@ -164,19 +164,47 @@ os_ensure_role() {
     log "role $1 created"
 }
 
-# os_ensure_user NAME PASSWORD_SECRET: a user in domain Default. The password goes through the environment to
-# openstacksdk (the CLI only takes it as an argument). An existing user is left as it is.
-os_ensure_user() {
-    local name=$1 pass
-    [[ -n "$(os_id user "$name" --domain default)" ]] && return 0
+# os_password_ok USER PASSWORD_SECRET [PROJECT]: Keystone gives USER a token (for PROJECT: a role there too) for
+# the secret's password: 201 true, 401 false, else stop. jq and curl take the password from env/stdin, not argv.
+os_password_ok() {
+    local pass code
     pass=$(secret "$2") || exit 1
-    OSA_USER=$name OSA_PASS=$pass python3 - <<'PY' || die "cannot create user $name"
+    for _ in 1 2 3 4 5; do
+        code=$(OSA_U=$1 OSA_P=$pass OSA_S=${3:-} jq -c '{auth: {identity: {methods: ["password"], password: {user:
+            {name: env.OSA_U, domain: {id: "default"}, password: env.OSA_P}}}}} * if env.OSA_S > "" then {auth:
+            {scope: {project: {name: env.OSA_S, domain: {id: "default"}}}}} else {} end' -n |
+            curl -s -o /dev/null -w '%{http_code}' -m 20 -H 'Content-Type: application/json' -d @- \
+                "$(internal_url :5000/v3/auth/tokens)") || true
+        case $code in 201) return 0 ;; 401) return 1 ;; esac
+        sleep 3
+    done
+    die "Keystone answered HTTP $code to a token request of $1"
+}
+
+# os_ensure_user NAME PASSWORD_SECRET: a user of domain Default with the secret's password: created, or given it by
+# admin when Keystone refuses it (a rotated secret). Passwords reach openstacksdk through the environment.
+os_ensure_user() {
+    local id pass
+    id=$(os_id user "$1" --domain default)
+    if [[ -n "$id" ]] && os_password_ok "$1" "$2"; then return 0; fi
+    pass=$(secret "$2") || exit 1
+    OSA_USER=$1 OSA_ID=$id OSA_PASS=$pass python3 - <<'PY' || die "cannot create user $1 or set its password"
 import os, openstack
-conn = openstack.connect()
-conn.identity.create_user(name=os.environ["OSA_USER"], password=os.environ["OSA_PASS"], domain_id="default")
+c, e = openstack.connect().identity, os.environ
+if e["OSA_ID"]:
+    c.update_user(e["OSA_ID"], password=e["OSA_PASS"])
+else:
+    c.create_user(name=e["OSA_USER"], password=e["OSA_PASS"], domain_id="default")
 PY
-    mark_changed "user:$name"
-    log "user $name created"
+    if [[ -z "$id" ]]; then
+        mark_changed "user:$1"
+        log "user $1 created"
+    else
+        # a refusal the new password does not cure (a disabled user) would reset it on every run
+        os_password_ok "$1" "$2" || die "Keystone still refuses the password of $1 (disabled?)"
+        mark_changed "user:$1:password"
+        log "user $1: the secret's password set (Keystone refused it)"
+    fi
 }
 
 # os_ensure_grant USER PROJECT ROLE

@@ -46,7 +46,7 @@ def test_a_service_requires_the_service_role_in_service_tokens_and_sends_its_own
 
 def test_os_register_gives_the_service_user_the_service_role(tmp_path: Path) -> None:
     fakes = (f'openstack() {{ echo "$*" >>"{tmp_path}/calls"; case "$*" in *" show "*|*" list "*) ;; esac; }}\n'
-             "os_id() { echo id; }\nos_ensure_service() { :; }\nos_ensure_endpoint() { :; }\n")
+             "os_id() { echo id; }\nos_password_ok() { :; }\nos_ensure_service() { :; }\nos_ensure_endpoint() { :; }\n")
     proc = _bash(fakes + "os_register cinder volumev3 'Block Storage' CINDER_PASS :8776/v3", tmp_path)
     assert proc.returncode == 0, proc.stderr
     calls = (tmp_path / "calls").read_text().splitlines()

@@ -13,7 +13,7 @@ CONTEXT ?=
 # The rig's compute nodes for rig, rig-up, local and local-rebuild (tests/rig/config.py reads it; empty: 1).
 export COMPUTE_COUNT
 
-.PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down local local-rebuild local-down boot-proof bench diagram clean
+.PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down rig-kill-test local local-rebuild local-down boot-proof bench diagram clean
 .DEFAULT_GOAL := help
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make test      the fast suite: ruff, shellcheck, unit tests, synth + cfn-lint + cdk-nag, moto runs"
 	@echo "make synth | deploy | diff | destroy    CDK (pass config with CONTEXT='-c key=value ...')"
 	@echo "make rig | rig-up | rig-down            the local nspawn rig (root; see tests/rig/README.md)"
+	@echo "make rig-kill-test [RIG_STEPS=a,b] [SEED=N]   kill each step half-way on an installed rig, re-run it"
 	@echo "  COMPUTE_COUNT=N make rig|rig-up|local|local-rebuild   N compute nodes (1 to 10, default 1)"
 	@echo "make local [FROM_STEP=x] | local-down  the real state machine and Lambdas install the rig (offline)"
 	@echo "make local-rebuild                     the nightly rebuild machine on the rig: reset, wipe, install"
@@ -87,6 +88,10 @@ rig-up: setup
 
 rig-down:
 	python3 -m tests.rig.cli down
+
+# On a kept, installed rig (RIG_KEEP=1 make rig, or make local): tests/rig/README.md "Killed steps".
+rig-kill-test: setup
+	$(PY) -m tests.rig.kill_harness $(if $(RIG_STEPS),--steps $(RIG_STEPS)) $(if $(SEED),--seed $(SEED))
 
 local: setup
 	$(PY) -m tests.local.cli run $(if $(FROM_STEP),--from-step $(FROM_STEP)) $(if $(ONLY),--only $(ONLY))

@@ -31,14 +31,25 @@ _PRINT = threading.Lock()
 _RUNNING: set[subprocess.Popen[bytes]] = set()  # step processes, killed before teardown on Ctrl-C
 
 
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a step's process group, as SSM's timeout does (the agent kills `-pid`: the script's group).
+
+    The step's nsenter leads the group (start_new_session); nsenter forks the script into the node's namespaces
+    but not out of the group (a process group is the host kernel's, whatever pid namespace its members see), so
+    the signal reaches the script inside the node and every child that stayed in the group. What left the group
+    (`timeout CMD` makes its own) or was started by the node's systemd survives, on EC2 as here."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def kill_running_steps() -> None:
     """SIGKILL every step still running (its own process group: nsenter and the script inside the node).
 
     Done before the nodes shut down: a node's shutdown would otherwise wait on a script whose nsenter parent
     has stopped itself (nsenter mirrors its child's SIGSTOP), and the container would never finish."""
     for proc in list(_RUNNING):
+        kill_group(proc)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
             os.killpg(proc.pid, signal.SIGCONT)
 
 
@@ -53,18 +64,28 @@ class Result:
     checks: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: Called once a step's process runs, with the live Result (its tail fills as lines arrive): the kill harness.
+OnStart = Callable[[subprocess.Popen[bytes], Result], None]
+
+
 def _say(node: str, step: str, line: str) -> None:
     with _PRINT:
         print(f"{node:10} {step:18} | {line}", flush=True)
 
 
-def run_step_on(step: Step, spec: NodeSpec, steps_dir: Path) -> Result:
+def step_stem(step: Step) -> str:
+    """The step's script name in the node (/root/rig-steps/STEM.sh) and log (build/rig/logs/steps/STEM.NODE.log)."""
+    return f"{step.number:02d}-{step.name}"
+
+
+def run_step_on(step: Step, spec: NodeSpec, steps_dir: Path, on_start: OnStart | None = None) -> Result:
     """Run one composed step on one node as SSM would: bash, root, HOME=/root, standard PATH, its timeout."""
     # exactly the SSM document's script
-    return run_script_on(spec, step.name, compose_script(step), step.timeout, f"{step.number:02d}-{step.name}")
+    return run_script_on(spec, step.name, compose_script(step), step.timeout, step_stem(step), on_start)
 
 
-def run_script_on(spec: NodeSpec, name: str, script: str, timeout: int, file_stem: str) -> Result:
+def run_script_on(spec: NodeSpec, name: str, script: str, timeout: int, file_stem: str,
+                  on_start: OnStart | None = None) -> Result:
     """Run a script on a node (as root, like SSM's aws:runShellScript), streaming its lines; kill it at `timeout`."""
     result = Result(name, spec.name)
     target = nodes.rootfs(spec) / "root" / "rig-steps" / f"{file_stem}.sh"
@@ -86,13 +107,14 @@ def run_script_on(spec: NodeSpec, name: str, script: str, timeout: int, file_ste
 
     def kill() -> None:
         timed_out.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
 
     timer = threading.Timer(timeout, kill)
     timer.start()
     _say(spec.name, name, f"--- start (timeout {timeout}s)")
     try:
+        if on_start is not None:
+            on_start(proc, result)
         assert proc.stdout is not None
         with open(logdir / f"{file_stem}.{spec.name}.log", "w", buffering=1) as logf:
             for raw in proc.stdout:

@@ -148,6 +148,8 @@ def endpoints(clients: Clients, resources: Resources, out: TextIO) -> None:
         f"Keystone:  {resources.get('KeystonePublicUrl')}\n"
         f"domain:    Default\nuser:      admin\npassword:  {secret['ADMIN_PASS']}\n"
     )
+    if "PublicCaCommand" in resources.outputs:
+        out.write(f"CA:        {resources.outputs['PublicCaCommand']}\n")
     if "PublicAccess" in resources.outputs:
         out.write(f"access:    {resources.outputs['PublicAccess']}\n")
     floating = resources.outputs.get("FloatingIps", "")

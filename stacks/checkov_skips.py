@@ -78,8 +78,9 @@ def skip_all(
         nodes.bucket,
         {
             "CKV_AWS_18": (
-                "no server access logs: the bucket holds only Swift ring files exchanged between the nodes by their "
-                "role; logging it would need a second bucket (cdk-nag S1 is acknowledged for the same reason)"
+                "no server access logs: the bucket holds only the Swift rings and the public TLS certificate the "
+                "nodes exchange by their role; logging it would need a second bucket (cdk-nag S1 is acknowledged "
+                "for the same reason)"
             )
         },
     )

@@ -63,7 +63,8 @@ def acknowledge_all(config: Config, network: NetworkStack, nodes: NodesStack) ->
         nodes.secret,
         {"SMG4": "rotation would break the running cloud: each password also lives in a service's config file"},
     )
-    ack(nodes.bucket, {"S1": "holds only Swift ring files exchanged between nodes; access is by the node role"})
+    ack(nodes.bucket, {"S1": "holds only the Swift rings and the public TLS certificate the nodes exchange; access "
+                             "is by the node role, which reads the project's secret as well"})
     ack(
         nodes.role,
         {

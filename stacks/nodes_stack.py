@@ -1,5 +1,5 @@
 """The OpenStack nodes: instances with their ENIs and disks, the Elastic IP on the controller's eth2, the instance
-role, the project's secret (generated passwords) and the artifact bucket (Swift rings)."""
+role, the project's secret (generated passwords) and the artifact bucket (Swift rings, the public TLS certificate)."""
 
 from __future__ import annotations
 
@@ -183,7 +183,8 @@ class NodesStack(Stack):
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
         )
         self.secret.grant_read(role)
-        # Only the artifacts/ prefix, only get and put: the controller publishes rings, object nodes fetch them.
+        # Only the artifacts/ prefix, only get and put: the controller publishes rings, object nodes fetch them; the
+        # controller keeps the public TLS certificate there, so a rebuilt root volume finds it again.
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("artifacts/*")]
@@ -194,8 +195,15 @@ class NodesStack(Stack):
     def _outputs(self) -> None:
         config, eip = self.config, self.network.elastic_ip.attr_public_ip
         controller_id = self.nodes["controller"].instance.ref
-        CfnOutput(self, "HorizonUrl", value=f"http://{eip}/", description="Horizon (Debian serves it at /)")
-        CfnOutput(self, "KeystonePublicUrl", value=f"http://{eip}:5000/v3", description="Keystone public endpoint")
+        CfnOutput(self, "HorizonUrl", value=f"https://{eip}/", description="Horizon (Debian serves it at /)")
+        CfnOutput(self, "KeystonePublicUrl", value=f"https://{eip}:5000/v3", description="Keystone public endpoint")
+        # The public side's CA, which the public-tls step keeps in the bucket (steps/lib/optional/public.sh TLS_CA).
+        CfnOutput(
+            self,
+            "PublicCaCommand",
+            description="Saves the CA of the public endpoints' certificate (then OS_CACERT=openstack-aws-ca.pem)",
+            value=f"aws s3 cp s3://{self.bucket.bucket_name}/artifacts/public-tls-ca.crt openstack-aws-ca.pem",
+        )
         CfnOutput(self, "ElasticIp", value=eip, description="The controller's public address (eth2)")
         floating = self.network.floating_eips
         CfnOutput(

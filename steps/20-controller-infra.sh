@@ -3,6 +3,7 @@
 # roles: controller
 # after: base
 # timeout: 1800
+# uses: sockets
 # inputs: node facts (MGMT_IP), cluster facts, secrets DB_ROOT_PASS RABBIT_PASS
 # guarantees: MariaDB on MGMT_IP:3306 (99-openstack.cnf; root: unix_socket or DB_ROOT_PASS), RabbitMQ with user openstack (RABBIT_PASS, all permissions) on MGMT_IP:5672, its distribution port on MGMT_IP:25672 and epmd on 127.0.0.1 and MGMT_IP:4369, memcached on MGMT_IP:11211, each listening nowhere else; no etcd (nothing uses it: an earlier release's is purged)
 set -euo pipefail
@@ -10,17 +11,6 @@ set -euo pipefail
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 step_begin
 require_role controller
-
-# bound_only_to PORT ADDRESS...: false, printing them, when TCP listeners on PORT are bound to other addresses (every
-# address included: 0.0.0.0, [::], *).
-bound_only_to() {
-    local port=$1 a rc=0
-    shift
-    while read -r a; do
-        [[ " $* " == *" ${a%:"$port"} "* ]] || { printf '%s ' "$a"; rc=1; }
-    done < <(ss -Hltn "sport = :$port" | awk '{print $4}')
-    return "$rc"
-}
 
 apt_install mariadb-server python3-pymysql rabbitmq-server memcached python3-memcache
 

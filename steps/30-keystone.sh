@@ -3,8 +3,9 @@
 # roles: controller
 # after: controller-infra
 # timeout: 1200
+# uses: public
 # inputs: node facts, cluster facts (CONTROLLER_IP, ELASTIC_IP), secrets ADMIN_PASS DEMO_PASS KEYSTONE_DBPASS
-# guarantees: keystone (uwsgi, keystone.service) on :5000 with fernet tokens; identity endpoints public=http://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with role myrole; /root/admin-openrc and /root/demo-openrc (OS_INTERFACE=internal)
+# guarantees: keystone (uwsgi, keystone.service) on MGMT_IP:5000 only (links to https://ELASTIC_IP:5000 for clients of the public-tls proxy) with fernet tokens; identity endpoints public=https://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with role myrole; /root/admin-openrc and /root/demo-openrc (OS_INTERFACE=internal)
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -28,6 +29,8 @@ backend = oslo_cache.memcache_pool
 memcache_servers = $CONTROLLER_IP:11211
 EOF2
 uwsgi_processes /etc/keystone/keystone-uwsgi.ini 2
+ini_behind_proxy "$conf"
+uwsgi_on_mgmt keystone
 
 as_service keystone keystone-manage db_sync || die "keystone-manage db_sync failed: see /var/log/keystone"
 for repo in fernet credential; do
@@ -39,7 +42,7 @@ for repo in fernet credential; do
     fi
 done
 
-svc_apply "$conf /etc/keystone/keystone-uwsgi.ini keys" keystone
+svc_apply "$conf /etc/keystone/keystone-uwsgi.ini /etc/default/keystone keys" keystone
 wait_http "http://$CONTROLLER_IP:5000/v3" 120
 
 os_admin

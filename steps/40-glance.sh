@@ -3,8 +3,9 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
+# uses: public
 # inputs: node facts, cluster facts, secrets ADMIN_PASS GLANCE_DBPASS GLANCE_PASS MEMCACHE_SECRET_KEY
-# guarantees: glance-api on :9292 with the file store in /var/lib/glance/images; user glance, service image, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
+# guarantees: glance-api on MGMT_IP:9292 only with the file store in /var/lib/glance/images; user glance, service image, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -18,7 +19,10 @@ os_register glance image "OpenStack Image" GLANCE_PASS :9292
 
 apt_install glance-api
 conf=/etc/glance/glance-api.conf
+# Debian runs glance-api without uwsgi (its init script says uwsgi is broken for glance): bind_host applies.
 ini_merge "$conf" root:glance <<EOF2
+[DEFAULT]
+bind_host = $MGMT_IP
 [database]
 connection = $(db_url glance "$GLANCE_DBPASS" glance)
 [paste_deploy]
@@ -29,6 +33,7 @@ default_store = file
 filesystem_store_datadir = /var/lib/glance/images/
 EOF2
 ini_authtoken "$conf" glance "$GLANCE_PASS"
+ini_behind_proxy "$conf"
 uwsgi_processes /etc/glance/glance-api-uwsgi.ini 2
 install -d -o glance -g glance -m 0750 /var/lib/glance/images
 

@@ -3,8 +3,9 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
+# uses: public
 # inputs: node facts, cluster facts, secrets ADMIN_PASS PLACEMENT_DBPASS PLACEMENT_PASS MEMCACHE_SECRET_KEY
-# guarantees: placement-api on :8778 and the CLI's placement commands (osc-placement); user placement, service placement, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
+# guarantees: placement-api on MGMT_IP:8778 only and the CLI's placement commands (osc-placement); user placement, service placement, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -27,9 +28,11 @@ auth_strategy = keystone
 EOF2
 ini_authtoken "$conf" placement "$PLACEMENT_PASS"
 uwsgi_processes /etc/placement/placement-api-uwsgi.ini 2
+ini_behind_proxy "$conf"
+uwsgi_on_mgmt placement-api
 
 as_service placement placement-manage db sync >/dev/null || die "placement-manage db sync failed: see /var/log/placement"
-svc_apply "$conf /etc/placement/placement-api-uwsgi.ini packages" placement-api
+svc_apply "$conf /etc/placement/placement-api-uwsgi.ini /etc/default/placement-api packages" placement-api
 wait_http "http://$CONTROLLER_IP:8778" 120
 placement-status upgrade check >/dev/null || warn "placement-status upgrade check reports a problem"
 log "placement ready"

@@ -3,8 +3,9 @@
 # roles: controller
 # after: placement, glance
 # timeout: 1800
+# uses: public
 # inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
-# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL on ELASTIC_IP); cells cell0 and cell1 (their stored URLs hold the secret's NOVA_DBPASS and RABBIT_PASS); user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
+# guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL https://ELASTIC_IP:6080), nova-api, nova-api-metadata and nova-novncproxy on MGMT_IP only; cells cell0 and cell1 (their stored URLs hold the secret's NOVA_DBPASS and RABBIT_PASS); user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -19,13 +20,14 @@ os_register nova compute "OpenStack Compute" NOVA_PASS :8774/v2.1
 apt_install nova-api nova-conductor nova-scheduler nova-consoleproxy
 conf=/etc/nova/nova.conf
 nova_conf_common
+# novncproxy_host: the public-tls step's proxy has PUBLIC_IP:6080 (users' browsers open novncproxy_base_url there).
 ini_merge "$conf" <<EOF2
 [api_database]
 connection = $(db_url nova "$NOVA_DBPASS" nova_api)
 [database]
 connection = $(db_url nova "$NOVA_DBPASS" nova)
 [vnc]
-novncproxy_host = 0.0.0.0
+novncproxy_host = $MGMT_IP
 [neutron]
 service_metadata_proxy = true
 metadata_proxy_shared_secret = $METADATA_SECRET
@@ -42,6 +44,9 @@ uwsgi_processes /etc/nova/nova-api-uwsgi.ini 2
 # Debian's console proxy package starts the proxy named here (its default is spicehtml5).
 set_line /etc/default/nova-consoleproxy '^NOVA_CONSOLE_PROXY_TYPE=' NOVA_CONSOLE_PROXY_TYPE=novnc
 uwsgi_processes /etc/nova/nova-api-metadata-uwsgi.ini 1
+ini_behind_proxy "$conf"
+uwsgi_on_mgmt nova-api
+uwsgi_on_mgmt nova-api-metadata # neutron's metadata agent calls it on CONTROLLER_IP; nothing outside does
 
 as_service nova nova-manage api_db sync || die "nova-manage api_db sync failed: see /var/log/nova"
 if ! as_service nova nova-manage cell_v2 list_cells 2>/dev/null | grep ' cell0 ' >/dev/null; then
@@ -74,8 +79,8 @@ as_service nova nova-manage cell_v2 list_cells | sed 's/^/  /'
 
 services=(nova-api nova-api-metadata nova-scheduler nova-conductor nova-novncproxy)
 # Restarted after a cell's URLs changed too: the services cache the cell mappings.
-svc_apply "$conf /etc/nova/nova-api-uwsgi.ini /etc/nova/nova-api-metadata-uwsgi.ini /etc/default/nova-consoleproxy packages \
-    cell:cell0 cell:cell1" "${services[@]}"
+svc_apply "$conf /etc/nova/nova-api-uwsgi.ini /etc/nova/nova-api-metadata-uwsgi.ini /etc/default/nova-consoleproxy \
+    /etc/default/nova-api /etc/default/nova-api-metadata packages cell:cell0 cell:cell1" "${services[@]}"
 wait_http "http://$CONTROLLER_IP:8774" 120
 wait_port "$CONTROLLER_IP" 8775 60
 wait_port "$CONTROLLER_IP" 6080 60

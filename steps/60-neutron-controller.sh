@@ -3,8 +3,9 @@
 # roles: controller
 # after: nova-controller
 # timeout: 1800
+# uses: public
 # inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts (VPC_DNS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
-# guarantees: neutron-api (:9696; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
+# guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -87,13 +88,16 @@ uwsgi_processes /etc/neutron/neutron-api-uwsgi.ini 2
 # the request that waited on it never answers (a router delete hung for minutes). neutron's own uwsgi example runs
 # one thread per process.
 ini_set /etc/neutron/neutron-api-uwsgi.ini uwsgi threads 1
+ini_behind_proxy "$conf"
+uwsgi_on_mgmt neutron-server # /etc/init.d/neutron-api's NAME
 
 ip link set "$PROVIDER_IF" up
 as_service neutron neutron-db-manage --config-file "$conf" --config-file "$ml2" upgrade head >/dev/null ||
     die "neutron-db-manage upgrade head failed: see /var/log/neutron"
 
 all=(neutron-api neutron-rpc-server neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent neutron-l3-agent)
-svc_apply "$conf $ml2 /etc/neutron/neutron-api-uwsgi.ini packages" neutron-api neutron-rpc-server
+svc_apply "$conf $ml2 /etc/neutron/neutron-api-uwsgi.ini /etc/default/neutron-server packages" neutron-api \
+    neutron-rpc-server
 svc_apply "$conf $ml2 /etc/neutron/plugins/ml2/linuxbridge_agent.ini packages" neutron-linuxbridge-agent
 svc_apply "$conf /etc/neutron/dhcp_agent.ini packages" neutron-dhcp-agent
 svc_apply "$conf /etc/neutron/metadata_agent.ini packages" neutron-metadata-agent

@@ -4,7 +4,7 @@
 # after: keystone
 # timeout: 1200
 # inputs: node facts (PUBLIC_IP), cluster facts (CONTROLLER_IP, ELASTIC_IP)
-# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL) and every service through its internal endpoint, sessions in memcached for every Apache process (Debian's LocMemCache snippet overridden, checked in the loaded settings), ALLOWED_HOSTS = Elastic IP, management and public addresses
+# guarantees: openstack-dashboard under Apache on :80 (Debian's vhost, dashboard at /), for this Keystone (internal URL) and every service through its internal endpoint, sessions in memcached for every Apache process (Debian's LocMemCache snippet overridden, checked in the loaded settings), ALLOWED_HOSTS = Elastic IP, management and public addresses; https behind the public-tls step's proxy (X-Forwarded-Proto), http inside the VPC
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -35,6 +35,10 @@ OPENSTACK_NEUTRON_NETWORK = {"enable_router": True, "enable_quotas": True, "enab
                              "enable_distributed_router": False, "enable_ha_router": False,
                              "enable_fip_topology_check": True}
 TIME_ZONE = "UTC"
+# From outside, Horizon is https://ELASTIC_IP/: the public-tls step's proxy forwards to http://CONTROLLER_IP/ and
+# sets this header (a client's own is replaced), so Django sees https there (CSRF's origin check, absolute URLs);
+# inside the VPC no proxy sets it and Horizon stays plain http.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # END openstack-aws
 EOF2
 )
@@ -79,4 +83,4 @@ backend=$(cd /usr/share/openstack-dashboard && runuser -u www-data -- env DJANGO
 wait_http "http://$CONTROLLER_IP/" 60
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Host: $ELASTIC_IP" "http://$CONTROLLER_IP/auth/login/")
 [[ "$code" == 200 ]] || die "the dashboard's login page answers HTTP $code (see /var/log/openstack-dashboard/error.log)"
-log "horizon ready: http://$ELASTIC_IP/"
+log "horizon ready: http://$CONTROLLER_IP/ inside the VPC (https://$ELASTIC_IP/ through public-tls)"

@@ -3,8 +3,9 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
+# uses: public
 # inputs: node facts, cluster facts, secrets ADMIN_PASS CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
-# guarantees: cinder-api (:8776) and cinder-scheduler; user cinder, service cinderv3 (volumev3), public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP; nova-api knows the region for cinder
+# guarantees: cinder-api (MGMT_IP:8776 only) and cinder-scheduler; user cinder, service cinderv3 (volumev3), public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP; nova-api knows the region for cinder
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -19,9 +20,12 @@ os_register cinder volumev3 "OpenStack Block Storage" CINDER_PASS ':8776/v3/%(pr
 apt_install cinder-api cinder-scheduler
 cinder_conf_common
 uwsgi_processes /etc/cinder/cinder-api-uwsgi.ini 2
+ini_behind_proxy /etc/cinder/cinder.conf
+uwsgi_on_mgmt cinder-api
 as_service cinder cinder-manage db sync >/dev/null || die "cinder-manage db sync failed: see /var/log/cinder"
 
-svc_apply "/etc/cinder/cinder.conf /etc/cinder/cinder-api-uwsgi.ini packages" cinder-api cinder-scheduler
+svc_apply "/etc/cinder/cinder.conf /etc/cinder/cinder-api-uwsgi.ini /etc/default/cinder-api packages" cinder-api \
+    cinder-scheduler
 wait_http "http://$CONTROLLER_IP:8776" 120
 svc_check cinder-api cinder-scheduler
 wait_for "cinder-scheduler to report up" 120 \

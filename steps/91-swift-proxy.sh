@@ -4,7 +4,7 @@
 # after: keystone, swift-storage
 # timeout: 1200
 # inputs: node facts, cluster facts (OBJECT_IPS), artifacts swift-devices-<ip>, secrets ADMIN_PASS SWIFT_PASS SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX MEMCACHE_SECRET_KEY
-# guarantees: swift-proxy on :8080 with Keystone auth (operator roles admin, myrole, member); account/container/object rings over every object node's devices (one zone per node), published as artifacts <ring>.ring.gz; user swift, service object-store, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
+# guarantees: swift-proxy on MGMT_IP:8080 only with Keystone auth (operator roles admin, myrole, member); account/container/object rings over every object node's devices (one zone per node), published as artifacts <ring>.ring.gz; user swift, service object-store, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -20,8 +20,10 @@ apt_install swift swift-proxy python3-swiftclient python3-keystonemiddleware
 swift_conf_common
 
 conf=/etc/swift/proxy-server.conf
+# bind_ip: Debian's init script hands it to uwsgi; the public-tls step's proxy has PUBLIC_IP:8080.
 ini_merge "$conf" root:swift <<EOF2
 [DEFAULT]
+bind_ip = $MGMT_IP
 bind_port = 8080
 user = swift
 swift_dir = /etc/swift

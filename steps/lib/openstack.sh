@@ -60,8 +60,8 @@ rabbit_url() { printf 'rabbit://openstack:%s@%s:5672/' "$RABBIT_PASS" "$CONTROLL
 
 # Endpoint URLs: public ones name the Elastic IP (what a client in allowed_cidr reaches), internal/admin ones the
 # controller's management address (what everything inside the VPC uses: no node reaches its own Elastic IP).
-# PUBLIC_SCHEME is the one place the public side's scheme lives (TLS will change it there).
-public_url() { printf '%s://%s%s' "${PUBLIC_SCHEME:-http}" "$ELASTIC_IP" "$1"; }   # public_url :5000/v3/
+# The public side is https (the public-tls step's proxy on PUBLIC_IP); PUBLIC_SCHEME is the one place it lives.
+public_url() { printf '%s://%s%s' "${PUBLIC_SCHEME:-https}" "$ELASTIC_IP" "$1"; }  # public_url :5000/v3/
 internal_url() { printf 'http://%s%s' "$CONTROLLER_IP" "$1"; }                      # internal_url :9292
 
 # ini_ks_auth FILE SECTION USER PASSWORD: a keystoneauth "password" block (placement, neutron, nova sections...).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,21 @@ BASE_MARKER = BASE / ".rig-base-complete"
 NODES_DIR = BUILD / "nodes"  # one root file system per node
 DISKS_DIR = BUILD / "disks"  # sparse backing files of the data disks
 ARTIFACTS = BUILD / "artifacts"  # ARTIFACT_STORE=dir:..., shared by all nodes
+#: The public side's certificate as the public-tls step keeps it in the artifact store (TLS_* in
+#: steps/lib/optional/public.sh): the CA the outside proofs trust, the certificate whose key Chromium pins, the key
+#: the secret scan looks for.
+PUBLIC_TLS_CA = ARTIFACTS / "public-tls-ca.crt"
+PUBLIC_TLS_CERT = ARTIFACTS / "public-tls.crt"
+PUBLIC_TLS_KEY = ARTIFACTS / "public-tls.key"
+
+
+def public_tls() -> list[tuple[int, int, str]]:
+    """PUBLIC_TLS of steps/lib/optional/public.sh, the public side's one list: (public port, backend port, step)."""
+    text = (REPO / "steps" / "lib" / "optional" / "public.sh").read_text()
+    match = re.search(r"^PUBLIC_TLS=\((.*?)\)$", text, re.M | re.S)
+    if not match:
+        raise ValueError("steps/lib/optional/public.sh has no PUBLIC_TLS=(...) list")
+    return [(int(a), int(b), step) for a, b, step in re.findall(r'"(\d+) (\d+) ([a-z-]+)"', match.group(1))]
 TEST_IMAGE = BUILD / "test-image.img"
 STATE = BUILD / "state.json"
 ENI_TABLE = BUILD / "eni.json"
@@ -66,6 +82,7 @@ SECRET_KEYS = secret_keys.SECRET_KEYS
 # Paths inside the nodes (steps/README.md)
 NODE_CONF_DIR = "/etc/openstack-aws"
 NODE_ARTIFACTS = "/var/lib/openstack-aws/artifacts"
+NODE_TLS_KEY = f"{NODE_CONF_DIR}/tls/public-tls.key"  # TLS_DIR/TLS_KEY on the controller
 NODE_TEST_IMAGE = "/var/lib/openstack-aws/test-image.img"
 
 

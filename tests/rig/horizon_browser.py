@@ -1,7 +1,10 @@
 """Horizon as a person uses it: headless Chromium (Debian's packages) driven by Selenium logs in and opens pages.
 
-Run from the rig's internet namespace (where a client in allowed_cidr stands) against the Elastic IP, so it proves
-what a remote operator sees: `horizon_checks()` starts this module there (`ip netns exec`), passwords on stdin.
+Run from the rig's internet namespace (where a client in allowed_cidr stands) against https on the Elastic IP, so it
+proves what a remote operator sees: `horizon_checks()` starts this module there (`ip netns exec`), passwords on stdin.
+Chromium trusts the cloud's self-signed certificate through its key only (`--ignore-certificate-errors-spki-list` with
+that key's hash: any other certificate still fails); the chain and the names are proven by curl with the CA
+(tests/rig/proofs.py).
 A page fails on Horizon's error page, on a redirect back to the login form, or on an error message Horizon shows
 (`.alert-danger`, e.g. "Unable to retrieve ..."). Screenshots of every page go to build/rig/browser/.
 """
@@ -9,6 +12,8 @@ A page fails on Horizon's error page, on a redirect back to the login form, or o
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -42,13 +47,24 @@ def pages_for(user: str, instance: str) -> list[Page]:
             Page("volumes", "/project/volumes/"), Page("object-store", "/project/containers/")]
 
 
-def _driver(download_dir: str) -> Any:
+def spki_sha256(cert_pem: str) -> str:
+    """The hash Chromium's --ignore-certificate-errors-spki-list takes: base64 of SHA-256 over the certificate's
+    SubjectPublicKeyInfo (DER), which is what a PEM public key holds."""
+    pem = subprocess.run(["openssl", "x509", "-noout", "-pubkey"], input=cert_pem, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    der = base64.b64decode("".join(line for line in pem.splitlines() if not line.startswith("-----")))
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def _driver(download_dir: str, trust_spki: str = "") -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={download_dir}"):
+    # Chromium honours the SPKI list only with its own --user-data-dir, which each session has.
+    trust = (f"--ignore-certificate-errors-spki-list={trust_spki}",) if trust_spki else ()
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={download_dir}", *trust):
         options.add_argument(flag)
     # An explicit driver path keeps Selenium Manager from trying to download one.
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -102,12 +118,13 @@ def _wait_loaded(driver: Any, must_show: str, seconds: float = 60) -> bool:
 
 
 def browse(base: str, user: str, password: str, instance: str, shots: Path, wait: float = 60,
-           settle: float = 2) -> list[dict[str, Any]]:
+           settle: float = 2, trust_spki: str = "") -> list[dict[str, Any]]:
     """Log in as `user` and open each page; one result per page (and one for the login). `wait`: how long a page
-    may take to show what it must; `settle`: how long to give asynchronous calls to report an error after that."""
+    may take to show what it must; `settle`: how long to give asynchronous calls to report an error after that;
+    `trust_spki`: the hash of the one server key to accept besides the system's CAs (spki_sha256)."""
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as profile:
-        driver = _driver(profile)
+        driver = _driver(profile, trust_spki)
         try:
             t0 = time.monotonic()
             problem = _login(driver, base, user, password)
@@ -132,16 +149,18 @@ def browse(base: str, user: str, password: str, instance: str, shots: Path, wait
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True, help="Horizon's base URL, e.g. http://203.0.113.10")
+    parser.add_argument("--url", required=True, help="Horizon's base URL, e.g. https://203.0.113.10")
     parser.add_argument("--shots", required=True, type=Path, help="folder for the screenshots")
     parser.add_argument("--instance", default="verify-instance", help="an instance name the lists must show")
+    parser.add_argument("--trust-spki", default="", help="accept the server key with this hash (spki_sha256)")
     args = parser.parse_args()
     credentials: dict[str, str] = json.load(sys.stdin)  # {"admin": password, "demo": password}
     args.shots.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     for user, password in credentials.items():
         try:
-            results += browse(args.url.rstrip("/"), user, password, args.instance, args.shots)
+            results += browse(args.url.rstrip("/"), user, password, args.instance, args.shots,
+                              trust_spki=args.trust_spki)
         except Exception as error:  # any browser failure is this user's result, not a crash
             results.append({"page": "session", "user": user, "ok": False, "url": args.url,
                             "detail": f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"})
@@ -149,11 +168,11 @@ def main() -> None:
 
 
 def horizon_checks(netns: str, url: str, credentials: dict[str, str], shots: Path, step: str,
-                   python: str = sys.executable) -> list[dict[str, Any]]:
+                   python: str = sys.executable, trust_spki: str = "") -> list[dict[str, Any]]:
     """Run the browser in `netns` and turn its page results into CHECK entries (one per user)."""
     proc = subprocess.run(["ip", "netns", "exec", netns, python, "-m", "tests.rig.horizon_browser", "--url", url,
-                           "--shots", str(shots)], input=json.dumps(credentials), capture_output=True, text=True,
-                          timeout=900, cwd=Path(__file__).resolve().parents[2])
+                           "--shots", str(shots), "--trust-spki", trust_spki], input=json.dumps(credentials),
+                          capture_output=True, text=True, timeout=900, cwd=Path(__file__).resolve().parents[2])
     try:
         pages = json.loads(proc.stdout)
     except ValueError:

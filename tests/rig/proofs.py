@@ -10,9 +10,11 @@
 - a user's own router and a floating IP Neutron picks, reached from the internet namespace (the generalised
   network fix: any pool address on any router);
 - the APIs as a remote operator sees them: a token from Keystone on the Elastic IP, every public endpoint of its
-  catalog on the Elastic IP and answering there (from the internet namespace: the host never routes it);
-- Horizon in a real browser from there: admin and demo log in and open the instance list, the network topology,
-  volumes and the object store (horizon_browser.py; screenshots in build/rig/browser/).
+  catalog https on the Elastic IP and answering there with a certificate the cloud's CA vouches for, noVNC too
+  (from the internet namespace: the host never routes it; the CA from the artifact store, as an operator gets it);
+- plain http on the Elastic IP: Horizon's address redirects to https, the API ports refuse it;
+- Horizon in a real browser from there, over https: admin and demo log in and open the instance list, the network
+  topology, volumes and the object store (horizon_browser.py; screenshots in build/rig/browser/).
 
 Each adds CHECK entries to report.json like the steps' own.
 """
@@ -152,44 +154,70 @@ def user_floating_ip_from_outside(name: str, step: str) -> dict[str, Any]:
 
 def public_catalog_problems(catalog: list[dict[str, Any]], elastic_ip: str) -> list[str]:
     """What is wrong with a token's catalog for a client outside the VPC: a service without a public endpoint, or
-    one whose public endpoint names another host than the Elastic IP."""
+    one whose public endpoint is not https on the Elastic IP."""
     problems = []
     for service in catalog:
         public = [e["url"] for e in service.get("endpoints", []) if e.get("interface") == "public"]
         if not public:
             problems.append(f"{service.get('type')}: no public endpoint")
-        problems += [f"{service.get('type')}: {url}" for url in public if urlsplit(url).hostname != elastic_ip]
+        problems += [f"{service.get('type')}: {url}" for url in public
+                     if urlsplit(url).hostname != elastic_ip or urlsplit(url).scheme != "https"]  # fmt: skip
     return problems
+
+
+def _https(*args: str, input: str | None = None) -> str:
+    """curl in the internet namespace trusting only the cloud's CA, as an operator with OS_CACERT."""
+    return _in_internet("curl", "-s", "--cacert", str(config.PUBLIC_TLS_CA), *args, input=input)
 
 
 def public_endpoints_from_outside(name: str, step: str) -> dict[str, Any]:
     """From the internet namespace, as a client in allowed_cidr would: admin gets a token from Keystone's public
-    endpoint (the Elastic IP), every public endpoint in its catalog names the Elastic IP, and each answers HTTP
-    there (any status: the service is reached; 000 is no answer)."""
+    endpoint (https on the Elastic IP), every public endpoint in its catalog is https on the Elastic IP, and each
+    answers there, as does noVNC's page (any HTTP status from the service; 000 is no answer or a certificate the
+    CA does not vouch for, for that name; 502-504 the proxy's, for a service it cannot reach)."""
     eip = config.ELASTIC_IP
     auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"name": "Default"}, "password": nodes.rig_secrets()["ADMIN_PASS"]}}},
         "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    reply = _in_internet("curl", "-s", "--max-time", "30", "-H", "Content-Type: application/json",
-                         "--data-binary", "@-", f"http://{eip}:5000/v3/auth/tokens", input=json.dumps(auth))
+    reply = _https("--max-time", "30", "-H", "Content-Type: application/json", "--data-binary", "@-",
+                   f"https://{eip}:5000/v3/auth/tokens", input=json.dumps(auth))
     try:
         catalog = json.loads(reply)["token"]["catalog"]
     except (ValueError, KeyError, TypeError):
-        return _check(name, False, f"no token from http://{eip}:5000/v3 in {config.NS_INTERNET}: {reply[:200]!r}",
-                      step)
+        return _check(name, False, f"no token from https://{eip}:5000/v3 in {config.NS_INTERNET} (CA "
+                                   f"{config.PUBLIC_TLS_CA}): {reply[:200]!r}", step)  # fmt: skip
     problems = public_catalog_problems(catalog, eip)
+    urls = {s["type"]: e["url"] for s in catalog for e in s.get("endpoints", [])
+            if e.get("interface") == "public" and urlsplit(e["url"]).hostname == eip}  # fmt: skip
+    urls["console"] = f"https://{eip}:6080/vnc_auto.html"
     answers = {}
-    for service in catalog:
-        for endpoint in service.get("endpoints", []):
-            if endpoint.get("interface") == "public" and urlsplit(endpoint["url"]).hostname == eip:
-                parts = urlsplit(endpoint["url"])
-                code = _in_internet("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "15",
-                                    f"{parts.scheme}://{parts.netloc}/")
-                answers[service["type"]] = code
-                if code in ("", "000"):
-                    problems.append(f"{service['type']}: {parts.netloc} does not answer")
-    detail = (f"{config.NS_INTERNET} -> http://{eip}:5000/v3: token ok; {len(catalog)} services, public endpoints "
-              f"on {eip}, HTTP " + ", ".join(f"{k} {v}" for k, v in sorted(answers.items())))
+    for kind, url in sorted(urls.items()):
+        parts = urlsplit(url)
+        target = url if kind == "console" else f"{parts.scheme}://{parts.netloc}/"
+        answers[kind] = _https("-o", "/dev/null", "-w", "%{http_code}", "--max-time", "15", target)
+        if answers[kind] in ("", "000"):
+            problems.append(f"{kind}: {target} does not answer with a certificate the CA vouches for")
+        elif answers[kind] in ("502", "503", "504"):
+            problems.append(f"{kind}: the proxy on {parts.netloc} reaches no service ({answers[kind]})")
+    detail = (f"{config.NS_INTERNET} -> https://{eip}:5000/v3: token ok; {len(catalog)} services, public endpoints "
+              f"https on {eip}, HTTP " + ", ".join(f"{k} {v}" for k, v in answers.items()))
+    if problems:
+        detail = "; ".join(problems) + " | " + detail
+    return {**_check(name, not problems, detail, step), "node": "vpc"}
+
+
+def public_http_from_outside(name: str, step: str) -> dict[str, Any]:
+    """Plain http on the Elastic IP: Horizon's address redirects to the same page on https, and every API port
+    speaks only TLS (Apache answers a plain request with 400, so it never reaches a service)."""
+    eip = config.ELASTIC_IP
+    redirect = _in_internet("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--max-time",
+                            "15", f"http://{eip}/auth/login/")  # fmt: skip
+    problems = [] if redirect == f"301 https://{eip}/auth/login/" else [f"http://{eip}/auth/login/: {redirect!r}"]
+    plain = {port: _in_internet("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "15",
+                                f"http://{eip}:{port}/") for port, _, step in config.public_tls() if step != "horizon"}
+    problems += [f"http://{eip}:{port}/ answers {code or 'nothing'}" for port, code in plain.items() if code != "400"]
+    detail = (f"{config.NS_INTERNET}: http://{eip}/auth/login/ -> {redirect}; plain http on "
+              + ", ".join(f"{port} {code}" for port, code in plain.items()))
     if problems:
         detail = "; ".join(problems) + " | " + detail
     return {**_check(name, not problems, detail, step), "node": "vpc"}
@@ -263,12 +291,15 @@ def controller_reboot() -> list[dict[str, Any]]:
 def from_outside(step: str = "verify") -> list[dict[str, Any]]:
     """What a user outside the VPC sees (rig and make local): the floating IP, the public APIs, Horizon."""
     secrets = nodes.rig_secrets()
+    cert = config.PUBLIC_TLS_CERT.read_text() if config.PUBLIC_TLS_CERT.exists() else ""
     return [floating_ip_from_outside("floating-ip-from-outside", step),
             user_floating_ip_from_outside("user-floating-ip-from-outside", step),
             public_endpoints_from_outside("public-endpoints-from-outside", step),
-            *horizon_browser.horizon_checks(config.NS_INTERNET, f"http://{config.ELASTIC_IP}",
+            public_http_from_outside("public-http-from-outside", step),
+            *horizon_browser.horizon_checks(config.NS_INTERNET, f"https://{config.ELASTIC_IP}",
                                             {"admin": secrets["ADMIN_PASS"], "demo": secrets["DEMO_PASS"]},
-                                            config.BUILD / "browser", step)]
+                                            config.BUILD / "browser", step,
+                                            trust_spki=horizon_browser.spki_sha256(cert) if cert else "")]
 
 
 def after_install(run_step: RunStep, steps: list[Step]) -> tuple[list[Any], list[dict[str, Any]]]:

@@ -160,12 +160,14 @@ def test_run_and_rebuild_start_executions_and_refuse_while_one_runs() -> None:
 def test_endpoints_print_horizon_and_the_admin_credentials() -> None:
     secrets = boto3.client("secretsmanager", region_name="eu-west-1")
     arn = secrets.create_secret(Name="p", SecretString=json.dumps({"ADMIN_PASS": "s3cret"}))["ARN"]
-    resources = Resources(PREFIX, {"SecretArn": arn, "HorizonUrl": "http://203.0.113.10/",
-                                   "KeystonePublicUrl": "http://203.0.113.10:5000/v3",
+    ca = "aws s3 cp s3://bucket/artifacts/public-tls-ca.crt openstack-aws-ca.pem"
+    resources = Resources(PREFIX, {"SecretArn": arn, "HorizonUrl": "https://203.0.113.10/",
+                                   "KeystonePublicUrl": "https://203.0.113.10:5000/v3", "PublicCaCommand": ca,
                                    "FloatingIps": "203.0.113.50=172.31.33.50 203.0.113.51=172.31.33.51"})
     out = io.StringIO()
     commands.endpoints(commands.Clients(None, None, None, secrets), resources, out)
-    assert "Horizon:   http://203.0.113.10/" in out.getvalue() and "password:  s3cret" in out.getvalue()
+    assert "Horizon:   https://203.0.113.10/" in out.getvalue() and "password:  s3cret" in out.getvalue()
+    assert f"CA:        {ca}\n" in out.getvalue()
     assert "floating:  203.0.113.51 (OpenStack floating IP 172.31.33.51;" in out.getvalue()
 
 

@@ -3,6 +3,8 @@ call broken (an error page, a bounce back to the login form, a missing instance,
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.rig.horizon_browser import CHROMEDRIVER, CHROMIUM, browse
+from tests.rig.horizon_browser import CHROMEDRIVER, CHROMIUM, _driver, browse, spki_sha256
 
 pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
                                 reason="Debian's chromium and chromium-driver are not installed (tests/rig/host-setup.sh)")
@@ -93,3 +95,40 @@ def test_error_pages_messages_and_a_missing_instance_fail(horizon: str, tmp_path
 def test_a_refused_login_fails_and_opens_nothing(horizon: str, tmp_path: Path) -> None:
     results = browse(horizon, "admin", "wrong", "verify-instance", tmp_path, wait=5, settle=0.2)
     assert [(r["page"], r["ok"]) for r in results] == [("login", False)]
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    crt, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
+                    "-days", "1", "-keyout", str(key), "-out", str(crt), "-subj", f"/CN={name}", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], capture_output=True, check=True)  # fmt: skip
+    return crt, key
+
+
+@pytest.fixture
+def tls_horizon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The stand-in over https with a self-signed certificate (as the cloud's, which no system CA vouches for)."""
+    crt, key = _certificate(tmp_path, "server")
+    server = _fake_horizon({})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(crt, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", crt
+    server.shutdown()
+
+
+def test_over_https_chromium_trusts_the_pinned_key_and_no_other(tls_horizon: tuple[str, Path], tmp_path: Path) -> None:
+    """The rig's browser accepts the cloud's certificate by its key's hash (--ignore-certificate-errors-spki-list),
+    never by ignoring certificate errors: pinned to another key, the same server is refused."""
+    base, crt = tls_horizon
+    results = browse(base, "demo", "secret", "verify-instance", tmp_path, wait=5, settle=0.2,
+                     trust_spki=spki_sha256(crt.read_text()))
+    assert [(r["page"], r["ok"]) for r in results][:2] == [("login", True), ("overview", True)], results
+    other, _ = _certificate(tmp_path, "other")
+    driver = _driver(str(tmp_path / "profile"), spki_sha256(other.read_text()))
+    try:
+        driver.get(f"{base}/auth/login/")
+        assert "id_username" not in driver.page_source, "a certificate nobody vouches for was accepted"
+    finally:
+        driver.quit()

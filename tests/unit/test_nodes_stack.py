@@ -305,6 +305,9 @@ def test_outputs_tell_the_operator_where_everything_is(synth_app: SynthesizedApp
         assert key in outputs, key
     assert "AWS-StartPortForwardingSession" in json.dumps(outputs["PublicAccess"])
     assert "get-secret-value" in json.dumps(outputs["AdminPasswordCommand"])
+    # The public side is https, and the operator can fetch the CA the public-tls step keeps in the bucket.
+    assert "https://" in json.dumps(outputs["HorizonUrl"]) and "https://" in json.dumps(outputs["KeystonePublicUrl"])
+    assert "/artifacts/public-tls-ca.crt" in json.dumps(outputs["PublicCaCommand"])
 
 
 @pytest.mark.synth

@@ -37,7 +37,7 @@ def test_nova_finds_placement_neutron_glance_and_cinder_internally_and_offers_th
     assert "nova.conf [cinder] catalog_info = volumev3::internalURL" in lines
     assert "nova.conf [glance] api_servers = http://172.31.32.11:9292" in lines
     assert "nova.conf [keystone_authtoken] interface = internal" in lines
-    assert "nova.conf [vnc] novncproxy_base_url = http://203.0.113.10:6080/vnc_auto.html" in lines
+    assert "nova.conf [vnc] novncproxy_base_url = https://203.0.113.10:6080/vnc_auto.html" in lines
     assert not [line for line in lines if "203.0.113.10" in line and "novncproxy" not in line
                 and "www_authenticate_uri" not in line]
 

@@ -346,6 +346,8 @@ svc_apply() {
 svc_check() {
     local svc state n
     for svc in "$@"; do
+        # A --no-block restart returns while the old process still stops (nova-compute with instances: tens of s).
+        wait_for "$svc to finish stopping" 180 bash -c "[[ \$(systemctl is-active $svc) != deactivating ]]"
         for n in 1 2 3 4 5 6 7 8 9 10; do
             state=$(systemctl is-active "$svc" 2>/dev/null || true)
             [[ "$state" == activating && $n -lt 10 ]] || break

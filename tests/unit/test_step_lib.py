@@ -51,3 +51,13 @@ def test_a_node_whose_userdata_predates_vpc_dns_derives_it_from_imds(tmp_path: P
         "CONTROLLER_IP=172.31.32.11\nSECRET_SOURCE=file:/x\nARTIFACT_STORE=dir:/y\nVPC_DNS=172.31.0.2\n")
     out = _bash(fake_imds + f'OSA_ETC="{tmp_path}"\nload_facts\necho "dns=$VPC_DNS"', tmp_path)
     assert out.splitlines()[-1] == "dns=172.31.0.2"
+
+
+def test_a_service_still_stopping_after_a_no_block_restart_is_waited_for_not_failed(tmp_path: Path) -> None:
+    # systemctl stand-in: the old process is still stopping for the first three polls, then the service runs.
+    fake = (
+        f'systemctl() {{ n=$(($(cat "{tmp_path}/n" 2>/dev/null || echo 0) + 1)); echo "$n" >"{tmp_path}/n"; '
+        '((n <= 3)) && echo deactivating || echo active; }\nexport -f systemctl\nsleep() { :; }\nexport -f sleep\n'
+    )
+    out = _bash(fake + "svc_check nova-compute; echo checked", tmp_path)
+    assert out.splitlines()[-1] == "checked"

@@ -65,8 +65,14 @@ cell_ensure() {
     read -r uuid have < <(awk -F'|' -v n="$1" '{gsub(/ /, "")} $2 == n {print $3, $4, $5}' <<<"$cells") ||
         die "nova-manage cell_v2 list_cells shows no $1"
     [[ "$have" != "$2 $3" ]] || return 0
-    OS_DEFAULT__TRANSPORT_URL=$2 OS_DATABASE__CONNECTION=$3 as_service nova nova-manage cell_v2 update_cell \
-        --cell_uuid "$uuid" >/dev/null || die "nova-manage cell_v2 update_cell of $1 failed"
+    # cell0's none:/// holds no secret and goes on the command line: as nova-manage's own transport it would not load.
+    if [[ "$2" == none:* ]]; then
+        OS_DATABASE__CONNECTION=$3 as_service nova nova-manage cell_v2 update_cell --cell_uuid "$uuid" \
+            --transport-url "$2" >/dev/null || die "nova-manage cell_v2 update_cell of $1 failed"
+    else
+        OS_DEFAULT__TRANSPORT_URL=$2 OS_DATABASE__CONNECTION=$3 as_service nova nova-manage cell_v2 update_cell \
+            --cell_uuid "$uuid" >/dev/null || die "nova-manage cell_v2 update_cell of $1 failed"
+    fi
     mark_changed "cell:$1"
     log "$1: database and transport URLs set again (NOVA_DBPASS or RABBIT_PASS changed)"
 }

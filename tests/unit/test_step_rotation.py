@@ -150,9 +150,14 @@ nova-manage() {
         printf '| Name | UUID | Transport URL | Database Connection | Disabled |\n'
         while read -r name uuid mq db; do printf '| %s | %s | %s | %s | False |\n' "$name" "$uuid" "$mq" "$db"; done <"$S/cells" ;;
     update_cell)
-        [[ "$3" == --cell_uuid && $# == 4 ]] || { echo "unexpected: nova-manage $*" >&2; return 1; }
+        # like the real one, nova-manage loads its own transport first: none:/// has no driver
+        [[ "${OS_DEFAULT__TRANSPORT_URL:-}" != none:* ]] ||
+            { echo 'DriverLoadFailure: Failed to load transport driver "none"' >&2; return 1; }
+        [[ "$3" == --cell_uuid && ($# == 4 || ($# == 6 && "$5" == --transport-url)) ]] ||
+            { echo "unexpected: nova-manage $*" >&2; return 1; }
         echo "update_cell $4" >>"$S/calls"
-        awk -v u="$4" '$2 == u { $3 = ENVIRON["OS_DEFAULT__TRANSPORT_URL"]; $4 = ENVIRON["OS_DATABASE__CONNECTION"] } 1' \
+        MQ=${6:-${OS_DEFAULT__TRANSPORT_URL:?the test expects every URL given}} \
+            awk -v u="$4" '$2 == u { $3 = ENVIRON["MQ"]; $4 = ENVIRON["OS_DATABASE__CONNECTION"] } 1' \
             "$S/cells" >"$S/c" && mv "$S/c" "$S/cells" ;;
     *) echo "unexpected: nova-manage $*" >&2; return 1 ;;
     esac

@@ -42,6 +42,11 @@ def key_lines(pem: str) -> list[str]:
 def secrets_not_readable_by_others(step: str = "verify") -> dict[str, Any]:
     store_key = config.PUBLIC_TLS_KEY
     tls_key = key_lines(store_key.read_text()) if store_key.exists() else []
+    # An EC key's PEM also carries its public key, which the certificate holds too: only lines no certificate line
+    # contains are the secret part (a 0644 certificate once matched the key's last line).
+    store_cert = config.PUBLIC_TLS_CERT
+    cert = store_cert.read_text().splitlines() if store_cert.exists() else []
+    tls_key = [line for line in tls_key if not any(line in c for c in cert)]
     values = [v for v in nodes.rig_secrets().values() if v] + tls_key
     held_total = 0
     exposed: list[str] = []

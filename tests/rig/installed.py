@@ -50,8 +50,9 @@ def completed_run(step: Step, spec: config.NodeSpec, names: list[str]) -> Path |
     return log if DONE_LINE.search(_last_line(log)) else None
 
 
-def require_installed(all_steps: list[Step]) -> None:
-    """Raise RigError saying what is missing unless every node is up and every step completed on its nodes."""
+def require_installed(all_steps: list[Step], needed: list[Step] | None = None) -> None:
+    """Raise RigError saying what is missing unless every node is up and every step of `needed` (default: all)
+    completed on its nodes."""
     if not state.load().get("nodes"):
         raise RigError(f"no rig nodes recorded in {config.STATE}: {HOW}")
     nodes.check_topology()
@@ -59,7 +60,8 @@ def require_installed(all_steps: list[Step]) -> None:
     if down:
         raise RigError(f"node(s) not running: {', '.join(down)} (`make rig-up` boots them); then {HOW}")
     names = [step.name for step in all_steps]
-    missing = [f"{step.name}@{spec.name}" for step in all_steps for spec in runner._targets(step)
+    missing = [f"{step.name}@{spec.name}" for step in (all_steps if needed is None else needed)
+               for spec in runner._targets(step)
                if completed_run(step, spec, names) is None]
     if missing:
         raise RigError(f"the rig is not fully installed: no completed run since the nodes' launch of "

@@ -58,6 +58,20 @@ class Options:
 
 
 # ---------------------------------------------------------------------------------------------------- the delay
+def with_dependencies(selected: list[Step], all_steps: list[Step]) -> list[Step]:
+    """The selected steps and every step they wait for (their `after`, transitively): what must be installed for
+    a kill test of just those steps (the others may be missing or have failed)."""
+    by_name = {s.name: s for s in all_steps}
+    need: set[str] = set()
+    todo = [s.name for s in selected]
+    while todo:
+        name = todo.pop()
+        if name not in need:
+            need.add(name)
+            todo += list(by_name[name].after)
+    return [s for s in all_steps if s.name in need]
+
+
 def draw_delay(seed: int, step: str, node: str, low: float, high: float, duration: float | None,
                fraction: float, attempt: int = 1) -> float:
     """Seconds from the start to the kill: uniform from `low` to `fraction` of the step's measured duration, or to
@@ -309,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(skips) - {s.name for s in all_steps})
         if unknown:
             raise RigError(f"--skip names no step: {', '.join(unknown)}")
-        installed.require_installed(all_steps)
+        installed.require_installed(all_steps, with_dependencies(selected, all_steps))
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
         opts = Options(seed, args.min, args.max, args.fraction, args.grace, skips)
         return run_pass(selected, opts, rig_runner(steps_dir), steps_dir)

@@ -259,3 +259,12 @@ def test_the_cli_runs_a_pass_on_an_installed_rig(rig: Path, monkeypatch: pytest.
     assert report["skipped"] == [{"step": "slow", "reason": "no install side effects here"}]
     with pytest.raises(SystemExit):
         kill_harness.parse_args(["--skip", "slow"])  # a skip without its reason
+
+
+def test_a_kill_test_of_some_steps_needs_only_them_and_what_they_wait_for_installed() -> None:
+    from stacks import step_catalog
+    from tests.rig.kill_harness import with_dependencies
+
+    steps = step_catalog.load_steps()
+    chosen = [s for s in steps if s.name == "keystone"]
+    assert [s.name for s in with_dependencies(chosen, steps)] == ["base", "controller-infra", "keystone"]

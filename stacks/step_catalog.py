@@ -122,6 +122,15 @@ def compose_script(step: Step) -> str:
     """
     # steps/NN-x.sh and steps/rebuild/NN-x.sh share steps/lib: the nearest lib/ up the tree.
     lib = next((d / "lib" for d in step.path.parents if (d / "lib").is_dir()), step.path.parent / "lib")
-    libs = [*sorted(lib.glob("*.sh")), *(lib / "optional" / f"{name}.sh" for name in step.uses)]
-    parts = [p.read_text() for p in libs] + [step.body]
-    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
+    return library(lib, step.uses) + _line_ended(step.body)
+
+
+def library(lib: Path, uses: tuple[str, ...] = ()) -> str:
+    """The library part of a step's script: `lib/*.sh` sorted by name, then `lib/optional/NAME.sh` for each of
+    `uses` (also what the rig's proofs put in front of the library functions they call on a node)."""
+    paths = [*sorted(lib.glob("*.sh")), *(lib / "optional" / f"{name}.sh" for name in uses)]
+    return "".join(_line_ended(p.read_text()) for p in paths)
+
+
+def _line_ended(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"

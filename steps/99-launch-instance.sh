@@ -126,7 +126,6 @@ fi
 # --- tenants kept out of the management plane (network-fix's osa-tenants chains): from the router's namespace, which
 # is what an instance's traffic becomes after SNAT, no management port in the VPC answers, while the same ports
 # answer from the controller itself (so the check can tell a filter from a dead service) and the probe answers.
-tcp_open() { timeout 3 bash -c "exec 3<>/dev/tcp/${1%:*}/${1##*:}" 2>/dev/null; } # HOST:PORT
 mgmt_ports="$CONTROLLER_IP:3306 $CONTROLLER_IP:5672 $CONTROLLER_IP:11211 $CONTROLLER_IP:5000 $CONTROLLER_IP:22"
 for ip in ${COMPUTE_IPS:-}; do mgmt_ports+=" $ip:22 $ip:16509"; done
 for ip in ${BLOCK_IPS:-}; do mgmt_ports+=" $ip:22 $ip:3260"; done
@@ -136,7 +135,7 @@ for target in $mgmt_ports; do
     if ip netns exec "$ns" timeout 3 bash -c "exec 3<>/dev/tcp/${target%:*}/${target##*:}" 2>/dev/null; then
         from_router+=("$target")
     fi
-    if tcp_open "$target"; then from_here+=("$target"); fi
+    if _osa_port_open "${target%:*}" "${target##*:}"; then from_here+=("$target"); fi
 done
 if ((${#from_router[@]})); then
     check_line tenants-kept-out fail "from $ns these management ports answer: ${from_router[*]} (iptables -S osa-tenants)"

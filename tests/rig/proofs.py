@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from stacks import step_catalog
 from stacks.step_catalog import Step
 
 from . import config, db_converge, horizon_browser, nodes, secret_files, vpc
@@ -115,9 +116,7 @@ def floating_ip_from_outside(name: str, step: str, wait: float = 60) -> dict[str
 def _walkthrough(action: str, timeout: float) -> subprocess.CompletedProcess[str]:
     """steps/lib's walkthrough functions on the controller with demo's credentials (demo-openrc, internal
     endpoints), as a user logged in there would type them."""
-    lib_dir = config.REPO / "steps" / "lib"
-    libs = [*sorted(lib_dir.glob("*.sh")), lib_dir / "optional" / "checks.sh", lib_dir / "optional" / "walkthrough.sh"]
-    lib = "".join(p.read_text() for p in libs)
+    lib = step_catalog.library(step_catalog.STEPS_DIR / "lib", ("checks", "walkthrough"))
     script = (f'{lib}\nset -euo pipefail\nOSA_STEP=rig-proof\nload_facts\nmkdir -p "$OSA_RUN"\n'
               f". /root/demo-openrc\n{action}\n")
     return nodes.node_run(config.node("controller"), ["bash", "-s"], input=script, timeout=timeout)

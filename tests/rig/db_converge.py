@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from stacks import step_catalog
+
 from . import config, nodes
 
 SCRATCH_DB, SCRATCH_USER = "osa_converge_test", "osa_converge"
@@ -48,13 +50,10 @@ EXPECTED = [
 ]
 
 
-def library() -> str:
-    return "".join((config.REPO / "steps" / "lib" / name).read_text() for name in ("common.sh", "openstack.sh"))
-
 
 def db_ensure_converges(step: str = "controller-infra") -> dict[str, Any]:
     spec = config.node("controller")
-    script = "set -euo pipefail\n" + library() + "\nload_facts\n" + SCENARIO
+    script = "set -euo pipefail\n" + step_catalog.library(step_catalog.STEPS_DIR / "lib") + "\nload_facts\n" + SCENARIO
     # from a file, as the rig and SSM run a composed step (the library expects BASH_SOURCE)
     runner = 'f=$(mktemp); cat >"$f"; rc=0; bash "$f" || rc=$?; rm -f "$f"; exit $rc'
     proc = nodes.node_run(spec, ["bash", "-c", runner], input=script, timeout=120)

@@ -45,8 +45,9 @@ node_modules/.stamp: package.json
 
 build/.host-tools.stamp:
 	mkdir -p build
-	command -v shellcheck >/dev/null && command -v dot >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck graphviz >/dev/null)
+	command -v shellcheck >/dev/null && command -v dot >/dev/null && command -v nft >/dev/null && \
+	  command -v ebtables-nft >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck graphviz nftables ebtables >/dev/null)
 	touch $@
 
 setup: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp node_modules/.stamp build/.host-tools.stamp

@@ -3,7 +3,7 @@
 # roles: controller
 # after: nova-controller
 # timeout: 1800
-# uses: public
+# uses: public, ebtables
 # inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts (VPC_DNS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
 # guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
 set -euo pipefail
@@ -20,6 +20,7 @@ os_register neutron network "OpenStack Networking" NEUTRON_PASS :9696
 
 apt_install neutron-api neutron-rpc-server neutron-linuxbridge-agent neutron-l3-agent neutron-dhcp-agent \
     neutron-metadata-agent ebtables ipset
+ebtables_among_delete_fix
 
 # MTU (see steps/README.md "MTUs"): the VPC carries jumbo frames between ENIs (9001) but only 1500 to the
 # internet. Self-service (VXLAN) networks ride the management ENI: their MTU is its MTU minus VXLAN's 50 bytes

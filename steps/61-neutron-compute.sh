@@ -3,6 +3,7 @@
 # roles: compute
 # after: base
 # timeout: 1200
+# uses: ebtables
 # inputs: node facts (MGMT_IP, PROVIDER_IF), cluster facts, secrets NEUTRON_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
 # guarantees: neutron-linuxbridge-agent running (physnet provider on PROVIDER_IF, VXLAN local_ip MGMT_IP, iptables security groups)
 set -euo pipefail
@@ -14,6 +15,7 @@ require_vars PROVIDER_IF
 load_secrets NEUTRON_PASS RABBIT_PASS
 
 apt_install neutron-linuxbridge-agent ebtables ipset
+ebtables_among_delete_fix
 neutron_conf_common
 linuxbridge_conf
 ip link set "$PROVIDER_IF" up

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.step_text import written_file
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and nft")
 
@@ -24,10 +25,7 @@ QG_MAC = "fa:16:3e:00:00:51"
 
 
 def _heredoc(target: str) -> str:
-    """The text the step writes to `target` (write_file TARGET MODE <<EOF2 ... EOF2)."""
-    match = re.search(rf"write_file {re.escape(target)} \d+ <<'?EOF2'?\n(.*?)\nEOF2\n", STEP.read_text(), re.S)
-    assert match, f"{target} is not written by {STEP.name}"
-    return match.group(1) + "\n"
+    return written_file(STEP, target)
 
 
 def _scenario(tmp_path: Path) -> str:

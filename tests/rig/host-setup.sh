@@ -9,6 +9,8 @@ PACKAGES=(
   dnsmasq-base
   # Horizon in a real browser from the rig's internet side (tests/rig/horizon_browser.py)
   chromium chromium-driver
+  # the openstack CLI of a remote operator, from the rig's internet side (tests/rig/remote_cli.py)
+  python3-openstackclient python3-osc-placement
   # test image: kernel and busybox come from the archive through the cache; these build the disk
   cpio dosfstools mtools syslinux syslinux-common qemu-utils
 )

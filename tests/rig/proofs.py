@@ -13,6 +13,7 @@
   catalog https on the Elastic IP and answering there with a certificate the cloud's CA vouches for, noVNC too
   (from the internet namespace: the host never routes it; the CA from the artifact store, as an operator gets it);
 - plain http on the Elastic IP: Horizon's address redirects to https, the API ports refuse it;
+- the openstack CLI from there, as the README tells an operator to set it up (remote_cli.py);
 - Horizon in a real browser from there, over https: admin and demo log in and open the instance list, the network
   topology, volumes and the object store (horizon_browser.py; screenshots in build/rig/browser/).
 
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 from stacks import step_catalog
 from stacks.step_catalog import Step
 
-from . import config, db_converge, horizon_browser, nodes, secret_files, vpc
+from . import config, db_converge, horizon_browser, nodes, remote_cli, secret_files, vpc
 from .config import NodeSpec
 from .sh import log, run
 
@@ -295,6 +296,7 @@ def from_outside(step: str = "verify") -> list[dict[str, Any]]:
             user_floating_ip_from_outside("user-floating-ip-from-outside", step),
             public_endpoints_from_outside("public-endpoints-from-outside", step),
             public_http_from_outside("public-http-from-outside", step),
+            _check("openstack-cli-from-outside", *remote_cli.openstack_cli_from_outside(), step),
             *horizon_browser.horizon_checks(config.NS_INTERNET, f"https://{config.ELASTIC_IP}",
                                             {"admin": secrets["ADMIN_PASS"], "demo": secrets["DEMO_PASS"]},
                                             config.BUILD / "browser", step,

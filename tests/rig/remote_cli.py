@@ -14,14 +14,15 @@ from .sh import run
 #: (what it shows, the command): every public API the catalog names, and the console URL a user opens.
 COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("catalog", ("catalog", "list", "-f", "value", "-c", "Name")),
-    ("servers", ("server", "list", "--all-projects", "-f", "value", "-c", "Name")),
+    ("servers", ("server", "list", "--all-projects", "-f", "value", "-c", "ID", "-c", "Name")),
     ("images", ("image", "list", "-f", "value", "-c", "Name")),
     ("networks", ("network", "list", "-f", "value", "-c", "Name")),
     ("hypervisors", ("hypervisor", "list", "-f", "value", "-c", "Hypervisor Hostname")),
     ("resource classes", ("resource", "class", "list", "-f", "value", "-c", "name")),
     ("volume services", ("volume", "service", "list", "-f", "value", "-c", "Binary")),
-    ("containers", ("container", "list", "-f", "value")),
-    ("console", ("console", "url", "show", "-f", "value", "-c", "url", "verify-instance")),
+    ("object store containers", ("object", "store", "account", "show", "-f", "value", "-c", "Containers")),
+    # verify's instance is demo's: admin names it by the ID the server list showed
+    ("console", ("console", "url", "show", "-f", "value", "-c", "url", "{verify-instance}")),
 )
 
 
@@ -38,11 +39,15 @@ def openstack_cli_from_outside() -> tuple[bool, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env = {**base, **operator_env()}
     seen: list[str] = []
-    for what, args in COMMANDS:
+    ids: dict[str, str] = {}
+    for what, template in COMMANDS:
+        args = tuple(ids.get(a[1:-1], a) if a.startswith("{") else a for a in template)
         t0 = time.monotonic()
         proc = run(["ip", "netns", "exec", config.NS_INTERNET, "openstack", *args], check=False, env=env,
                    timeout=180, quiet=True)  # fmt: skip
-        lines = proc.stdout.split()
+        lines = proc.stdout.splitlines()
+        if what == "servers":
+            ids = {name: sid for sid, _, name in (line.partition(" ") for line in lines)}
         if proc.returncode != 0 or not lines:
             detail = (
                 f"{config.NS_INTERNET}: openstack {' '.join(args)} -> rc {proc.returncode}: "

@@ -3,7 +3,7 @@
 # roles: controller
 # after: nova-controller
 # timeout: 1800
-# uses: public, ebtables
+# uses: service, neutron, ebtables
 # inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts (VPC_DNS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
 # guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
 set -euo pipefail

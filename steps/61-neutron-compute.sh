@@ -3,7 +3,7 @@
 # roles: compute
 # after: base
 # timeout: 1200
-# uses: ebtables
+# uses: service, neutron, ebtables
 # inputs: node facts (MGMT_IP, PROVIDER_IF), cluster facts, secrets NEUTRON_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
 # guarantees: neutron-linuxbridge-agent running (physnet provider on PROVIDER_IF, VXLAN local_ip MGMT_IP, iptables security groups)
 set -euo pipefail

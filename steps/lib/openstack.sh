@@ -44,6 +44,10 @@ os_id() {
 }
 
 # ---------------------------------------------------------------------------------------------------- neutron
+# The controller's provider bridge: PROVIDER_IF, the backhaul to the computes (lib/optional/neutron.sh) and every
+# port of the provider network there (routers' gateways, DHCP); the network fix translates MACs at PROVIDER_IF.
+PROVIDER_BRIDGE=br-provider
+
 # os_ensure NAME KIND CREATE_ARGS...: `openstack KIND create CREATE_ARGS NAME` unless it exists; prints the id.
 os_ensure() {
     local name=$1 kind=$2 id

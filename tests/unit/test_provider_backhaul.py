@@ -116,8 +116,8 @@ def test_the_controllers_bridge_takes_the_old_bridges_ports_and_the_backhaul(see
         "osa-provider: floods to 10.99.0.2",
         "osa-provider: floods to 10.99.0.3",
         "br-test: created",
-        "br-test: took brqold's ports (prov0 and the taps), brqold deleted",
         "br-test: the network fix's NOTRACK rule moved here from brqold",
+        "br-test: took brqold's ports (prov0 and the taps), brqold deleted",
         "br-test: osa-provider added",
         "rc=0",
     ]

@@ -100,20 +100,23 @@ if [[ -n $bridge ]]; then
     no_ipv6 "$bridge"
     # An install before the backhaul had PROVIDER_IF in the agent's brq<network>, with the routers' and DHCP's
     # taps: the agent adds a tap only when it is in no bridge, so all of them move here and the old bridge goes.
+    # PROVIDER_IF moves last: a run killed half-way finds it still there and moves the rest.
     old=$(master_of "$PROVIDER_IF")
     if [[ -n $old && $old != "$bridge" ]]; then
         for port in "/sys/class/net/$old/brif/"*; do
-            [[ ! -e $port ]] || ip link set dev "${port##*/}" master "$bridge"
+            [[ ! -e $port || ${port##*/} == "$PROVIDER_IF" ]] || ip link set dev "${port##*/}" master "$bridge"
         done
-        ip link del dev "$old"
-        echo "$bridge: took $old's ports ($PROVIDER_IF and the taps), $old deleted"
         # The network fix's NOTRACK rule for routed router traffic named the old bridge: it moves with the ports,
         # so SNAT keeps working until network-fix runs again (which writes its own for this bridge).
-        if iptables -t raw -D PREROUTING -i "$old" -j CT --notrack 2>/dev/null; then
+        if iptables -t raw -C PREROUTING -i "$old" -j CT --notrack 2>/dev/null; then
             iptables -t raw -C PREROUTING -i "$bridge" -j CT --notrack 2>/dev/null ||
                 iptables -t raw -I PREROUTING -i "$bridge" -j CT --notrack
+            iptables -t raw -D PREROUTING -i "$old" -j CT --notrack
             echo "$bridge: the network fix's NOTRACK rule moved here from $old"
         fi
+        ip link set dev "$PROVIDER_IF" master "$bridge"
+        ip link del dev "$old"
+        echo "$bridge: took $old's ports ($PROVIDER_IF and the taps), $old deleted"
     fi
     for port in "$PROVIDER_IF" "$dev"; do
         [[ $(master_of "$port") == "$bridge" ]] && continue

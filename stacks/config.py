@@ -31,6 +31,11 @@ FLOATING_HOST_NUMBER = 50
 MAX_FLOATING_IPS = 8
 #: The NAT gateway's address in subnet B, fixed so that it can never take one of the addresses above first.
 NAT_GATEWAY_HOST_NUMBER = 5
+#: AWS reserves the first four addresses of every subnet (network, VPC router, DNS, future use) and the last: no ENI
+#: ever holds them. The provider network's DHCP port takes subnet B's .3 (the network-fix step computes it from
+#: PROVIDER_CIDR): only the backhaul between the nodes carries it, and no address above can ever be it.
+AWS_RESERVED_HOST_NUMBERS = (0, 1, 2, 3)
+PROVIDER_DHCP_HOST_NUMBER = 3
 #: AWS's default quota of Elastic IPs per region (Service Quotas: EC2 "EC2-VPC Elastic IPs", code L-0263D0A3).
 DEFAULT_EIP_QUOTA = 5
 
@@ -171,6 +176,11 @@ class Config:
         """The floating IP pool: private addresses in subnet B, secondary addresses of the controller's eth1."""
         first = self.subnet_b_cidr.network_address + FLOATING_HOST_NUMBER
         return [str(first + i) for i in range(self.floating_ips)]
+
+    @property
+    def provider_dhcp_ip(self) -> str:
+        """The provider network's DHCP port: an address AWS reserves in subnet B, outside every plan above."""
+        return str(self.subnet_b_cidr.network_address + PROVIDER_DHCP_HOST_NUMBER)
 
     @property
     def nat_gateway_ip(self) -> str:

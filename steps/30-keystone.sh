@@ -3,7 +3,7 @@
 # roles: controller
 # after: controller-infra
 # timeout: 1200
-# uses: public
+# uses: service
 # inputs: node facts, cluster facts (CONTROLLER_IP, ELASTIC_IP), secrets ADMIN_PASS DEMO_PASS KEYSTONE_DBPASS
 # guarantees: keystone (uwsgi, keystone.service) on MGMT_IP:5000 only (links to https://ELASTIC_IP:5000 for clients of the public-tls proxy) with fernet tokens; identity endpoints public=https://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with role myrole; /root/admin-openrc and /root/demo-openrc (OS_INTERFACE=internal)
 set -euo pipefail

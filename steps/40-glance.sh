@@ -3,7 +3,7 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
-# uses: public
+# uses: service
 # inputs: node facts, cluster facts, secrets ADMIN_PASS GLANCE_DBPASS GLANCE_PASS MEMCACHE_SECRET_KEY
 # guarantees: glance-api on MGMT_IP:9292 only with the file store in /var/lib/glance/images; user glance, service image, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail

@@ -3,7 +3,7 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
-# uses: public
+# uses: service
 # inputs: node facts, cluster facts, secrets ADMIN_PASS PLACEMENT_DBPASS PLACEMENT_PASS MEMCACHE_SECRET_KEY
 # guarantees: placement-api on MGMT_IP:8778 only and the CLI's placement commands (osc-placement); user placement, service placement, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail

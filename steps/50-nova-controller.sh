@@ -3,7 +3,7 @@
 # roles: controller
 # after: placement, glance
 # timeout: 1800
-# uses: public
+# uses: service, nova
 # inputs: node facts, cluster facts (ELASTIC_IP), secrets ADMIN_PASS NOVA_DBPASS NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
 # guarantees: nova-api (:8774), nova-api-metadata (:8775), nova-scheduler, nova-conductor, nova-novncproxy (:6080, URL https://ELASTIC_IP:6080), nova-api, nova-api-metadata and nova-novncproxy on MGMT_IP only; cells cell0 and cell1 (their stored URLs hold the secret's NOVA_DBPASS and RABBIT_PASS); user nova, service compute, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail

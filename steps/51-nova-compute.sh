@@ -3,6 +3,7 @@
 # roles: compute
 # after: base
 # timeout: 1800
+# uses: service, nova
 # inputs: node facts (optional VIRT_TYPE=kvm|qemu overrides detection), cluster facts (ELASTIC_IP), secrets NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
 # guarantees: libvirt and nova-compute running with virt_type kvm when /dev/kvm really runs a guest, else qemu; instances' VNC servers on MGMT_IP only, their console through http://ELASTIC_IP:6080
 set -euo pipefail

@@ -3,9 +3,9 @@
 # roles: controller
 # after: nova-controller
 # timeout: 1800
-# uses: public, ebtables
-# inputs: node facts (MGMT_IF, PROVIDER_IF), cluster facts (VPC_DNS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
-# guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on PROVIDER_IF, VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
+# uses: service, neutron, ebtables
+# inputs: node facts (MGMT_IF, MGMT_IP, PROVIDER_IF), cluster facts (VPC_DNS, CONTROLLER_IP, COMPUTE_IPS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
+# guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on bridge br-provider, which holds PROVIDER_IF and the provider backhaul osa-provider (VXLAN VNI 1001, UDP 4790, from MGMT_IP, flooding to every other node of CONTROLLER_IP and COMPUTE_IPS; openstack-aws-provider-backhaul.service rebuilds both at every boot before the agent, re-reading the node list; an earlier install's brq<provider network> with PROVIDER_IF and its taps is folded into br-provider), VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -62,7 +62,7 @@ vni_ranges = 1:1000
 [securitygroup]
 enable_ipset = true
 EOF2
-linuxbridge_conf
+linuxbridge_conf bridge_mappings "$PROVIDER_BRIDGE"
 ini_merge /etc/neutron/l3_agent.ini root:neutron <<EOF2
 [DEFAULT]
 interface_driver = linuxbridge
@@ -92,7 +92,7 @@ ini_set /etc/neutron/neutron-api-uwsgi.ini uwsgi threads 1
 ini_behind_proxy "$conf"
 uwsgi_on_mgmt neutron-server # /etc/init.d/neutron-api's NAME
 
-ip link set "$PROVIDER_IF" up
+provider_backhaul "$PROVIDER_BRIDGE"
 as_service neutron neutron-db-manage --config-file "$conf" --config-file "$ml2" upgrade head >/dev/null ||
     die "neutron-db-manage upgrade head failed: see /var/log/neutron"
 

@@ -3,7 +3,7 @@
 # roles: controller
 # after: keystone
 # timeout: 1200
-# uses: public
+# uses: service, cinder
 # inputs: node facts, cluster facts, secrets ADMIN_PASS CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
 # guarantees: cinder-api (MGMT_IP:8776 only) and cinder-scheduler; user cinder, service cinderv3 (volumev3), public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP; nova-api knows the region for cinder
 set -euo pipefail

@@ -3,6 +3,7 @@
 # roles: block
 # after: cinder-controller
 # timeout: 1200
+# uses: service, cinder
 # inputs: node facts (DATA_DISKS: the first device becomes the volume group), cluster facts, secrets CINDER_DBPASS CINDER_PASS NOVA_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
 # guarantees: LVM volume group cinder-volumes (thick volumes, lvm_type default) on the first data disk, an LVM filter accepting only that disk, tgt as the iSCSI target, cinder-volume (backend lvm) running and reported up
 set -euo pipefail

@@ -3,6 +3,7 @@
 # roles: object
 # after: base
 # timeout: 1200
+# uses: swift
 # inputs: node facts (DATA_DISKS, MGMT_IP, MGMT_CIDR), cluster facts, secrets SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX
 # guarantees: each data disk XFS-formatted (only if blank) and mounted at /srv/node/dN (fstab), rsync serving account/container/object on MGMT_IP to MGMT_CIDR only, the three servers configured on MGMT_IP (started by swift-rings); artifact swift-devices-<MGMT_IP> lists the devices
 set -euo pipefail

@@ -3,6 +3,7 @@
 # roles: controller
 # after: keystone, swift-storage
 # timeout: 1200
+# uses: service, swift
 # inputs: node facts, cluster facts (OBJECT_IPS), artifacts swift-devices-<ip>, secrets ADMIN_PASS SWIFT_PASS SWIFT_HASH_PATH_PREFIX SWIFT_HASH_PATH_SUFFIX MEMCACHE_SECRET_KEY
 # guarantees: swift-proxy on MGMT_IP:8080 only with Keystone auth (operator roles admin, myrole, member); account/container/object rings over every object node's devices (one zone per node), published as artifacts <ring>.ring.gz; user swift, service object-store, public endpoint on ELASTIC_IP, internal and admin on CONTROLLER_IP
 set -euo pipefail

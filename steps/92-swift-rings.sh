@@ -3,6 +3,7 @@
 # roles: object
 # after: swift-proxy
 # timeout: 900
+# uses: swift
 # inputs: node facts, cluster facts, artifacts account.ring.gz container.ring.gz object.ring.gz
 # guarantees: the controller's rings in /etc/swift; account (:6202), container (:6201) and object (:6200) servers with their replicators, auditors and updaters running
 set -euo pipefail

@@ -3,8 +3,8 @@
 # roles: controller
 # after: neutron-controller, neutron-compute
 # timeout: 1200
-# inputs: node facts (MGMT_IF, MGMT_CIDR, PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS (IMDS's current list wins), PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
-# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses), self-service network selfservice 172.16.1.0/24 (DNS server VPC_DNS) and router "router" (project demo); every router port's gateway and floating addresses reach the VPC as the provider ENI (its MAC on the way out, the owning port's MAC on the way in: table bridge osa_provider, map kept by openstack-aws-provider-owners.service), so any project's router and floating IPs work; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS), and a filter that lets routers (sources PROVIDER_ENI_IP and FLOATING_IPS) reach only the internet and the VPC resolver, not the VPC, IMDS or the controller (chains osa-tenants, osa-tenants-in), persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
+# inputs: the neutron steps' provider bridge br-provider (with the backhaul to the computes); node facts (MGMT_IF, MGMT_CIDR, PROVIDER_IF, PROVIDER_MAC, PROVIDER_ENI_IP, optional FLOATING_IPS (IMDS's current list wins), PUBLIC_IF, PUBLIC_IP, PUBLIC_GW, PUBLIC_CIDR), cluster facts (PROVIDER_CIDR, VPC_DNS, optional PROBE_IP), secrets ADMIN_PASS; the EC2 fix (source/dest check off on PUBLIC_IF's ENI) has run
+# guarantees: external network provider (flat, physnet provider) with subnet PROVIDER_CIDR (gateway PUBLIC_IP, router address PROVIDER_ENI_IP, allocation pool FLOATING_IPS: the provider ENI's secondary addresses; DHCP on, from port provider-dhcp at PROVIDER_CIDR's base + 3, which AWS reserves and the pool never holds (device_id reserved_dhcp_port: the DHCP agent adopts it); DNS server VPC_DNS), self-service network selfservice 172.16.1.0/24 (DNS server VPC_DNS) and router "router" (project demo); every router port's gateway and floating addresses reach the VPC as the provider ENI (its MAC on the way out, the owning port's MAC on the way in: table bridge osa_provider at PROVIDER_IF in br-provider, map kept by openstack-aws-provider-owners.service from the routers' gateway ports and, for pool addresses only, the provider network's DHCP hosts file), so any project's router and floating IPs and instances on provider (on any compute, through the backhaul) work; DHCP and link-local destinations but Amazon Time Sync (IMDS) never leave PROVIDER_IF, and nothing sent to br-provider itself reaches the host or its routing; PROVIDER_IF has a locally administered MAC; forwarding, policy routing and MASQUERADE out PUBLIC_IF (not for FLOATING_IPS), and a filter that lets routers (sources PROVIDER_ENI_IP and FLOATING_IPS) reach only the internet and the VPC resolver, not the VPC, IMDS or the controller (chains osa-tenants, osa-tenants-in), persist across reboots (openstack-aws-netfix.service); cloud-init networking disabled; the router namespace reaches PROBE_IP
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -49,6 +49,35 @@ if [[ "$pool_have" != "$pool_want" ]]; then
         die "cannot set the allocation pool of provider-subnet to $pool_want (floating IPs in use outside it? 'openstack floating ip list')"
     mark_changed provider-subnet:allocation-pool
     log "provider-subnet allocation pool: ${pool_have:-none} -> $pool_want"
+fi
+# DHCP for instances attached to provider directly (steps/README.md "Instances on the provider network"). Its port
+# is ours, made first at an address outside the pool, so the DHCP agent takes no floating address: the agent adopts
+# a network:dhcp port whose device_id is reserved_dhcp_port (neutron/agent/linux/dhcp.py, _setup_reserved_dhcp_port)
+# instead of making one. The address is the subnet's base + 3, which AWS reserves in every subnet: no ENI ever has
+# it, and no address of the IP plan (stacks/config.py) is that low. Only the backhaul carries it; the VPC never
+# needs to know it. Instances resolve through VPC_DNS, asking from their own pool address.
+dhcp_ip=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1])[3])' "$PROVIDER_CIDR")
+read -r dhcp_port dhcp_have < <(openstack port list --network provider --device-owner network:dhcp -f json |
+    jq -r --arg ip "$dhcp_ip" 'map({id: .ID, ips: (."Fixed IP Addresses" | map(.ip_address) | join(","))}) |
+        sort_by(.ips != $ip) | .[0] // empty | "\(.id) \(.ips)"') || true
+if [[ -z "${dhcp_port:-}" ]]; then
+    openstack port create --network provider --device-owner network:dhcp --device-id reserved_dhcp_port \
+        --fixed-ip "subnet=provider-subnet,ip-address=$dhcp_ip" provider-dhcp >/dev/null ||
+        die "cannot reserve $dhcp_ip on provider for its DHCP port (in use? 'openstack port list --fixed-ip ip-address=$dhcp_ip')"
+    mark_changed port:provider-dhcp
+    log "provider's DHCP port reserved at $dhcp_ip"
+elif [[ "$dhcp_have" != "$dhcp_ip" ]]; then
+    openstack port set --no-fixed-ip --fixed-ip "subnet=provider-subnet,ip-address=$dhcp_ip" "$dhcp_port" ||
+        die "cannot move provider's DHCP port $dhcp_port from $dhcp_have to $dhcp_ip"
+    mark_changed port:provider-dhcp:address
+    log "provider's DHCP port moved from $dhcp_have to $dhcp_ip (off the pool)"
+fi
+read -r dhcp_on dns_have < <(openstack subnet show provider-subnet -f json -c enable_dhcp -c dns_nameservers |
+    jq -r '"\(.enable_dhcp) \(.dns_nameservers | join(","))"')
+if [[ "$dhcp_on" != true || "$dns_have" != "$VPC_DNS" ]]; then
+    openstack subnet set --dhcp --no-dns-nameservers --dns-nameserver "$VPC_DNS" provider-subnet
+    mark_changed provider-subnet:dhcp
+    log "provider-subnet: DHCP on (port $dhcp_ip), DNS server $VPC_DNS"
 fi
 os_ensure selfservice network --project demo >/dev/null
 os_ensure selfservice-subnet subnet --project demo --network selfservice --subnet-range 172.16.1.0/24 \
@@ -97,9 +126,14 @@ if ! nft list table bridge osa_provider >/dev/null 2>&1; then
     fi
 fi
 
-# The provider network's Linux bridge (named by the agent after the network's id).
+# The provider network's Linux bridge (the neutron steps' br-provider: PROVIDER_IF and the backhaul to the computes).
+[[ -d "/sys/class/net/$PROVIDER_BRIDGE/bridge" ]] ||
+    die "bridge $PROVIDER_BRIDGE is missing: run neutron-controller and neutron-compute again (this release's backhaul)"
 provider_net=$(os_id network provider)
-brq="brq${provider_net:0:11}"
+# The NOTRACK rule of an install before br-provider named the agent's brq<network> (gone since).
+while iptables -t raw -D PREROUTING -i "brq${provider_net:0:11}" -j CT --notrack 2>/dev/null; do
+    mark_changed iptables:notrack:brq
+done
 
 # --- PROVIDER_IF gets a stable locally administered MAC (derived from the ENI's): the bridge must forward frames
 # for the ENI's MAC to router ports, never take them itself (and a router port of an install before the MAC
@@ -119,8 +153,8 @@ sysctl -qw net.ipv4.ip_forward=1
 sysctl -qw net.ipv4.conf.all.send_redirects=0
 sysctl -qw net.ipv4.conf.$PUBLIC_IF.send_redirects=0
 sysctl -qw net.ipv4.conf.$PUBLIC_IF.rp_filter=2
-# Answer ARP only on the interface that holds the address: otherwise the provider bridge (brq...) answers the
-# router's "who has $PUBLIC_IP" itself and the router's traffic enters the host on the bridge, where no
+# Answer ARP only on the interface that holds the address: otherwise the provider bridge ($PROVIDER_BRIDGE) answers
+# the router's "who has $PUBLIC_IP" itself and the router's traffic enters the host on the bridge, where no
 # policy route takes it to $PUBLIC_IF.
 sysctl -qw net.ipv4.conf.all.arp_ignore=1
 sysctl -qw net.ipv4.conf.default.arp_ignore=1
@@ -133,9 +167,9 @@ ip rule show | grep -q 'iif $PUBLIC_IF lookup 200' || ip rule add iif $PUBLIC_IF
 # Forwarded replies to subnet A that arrive on $PUBLIC_IF (management_egress=none: the controller masquerades
 # subnet A out of $PUBLIC_IF) go back out of $MGMT_IF by the main table, not by table 200's default route.
 ip rule show | grep -q 'to $MGMT_CIDR iif $PUBLIC_IF lookup main' || ip rule add iif $PUBLIC_IF to $MGMT_CIDR lookup main pref 999
-# The router's packets cross the host twice: bridged in $brq (br_netfilter shows them to conntrack) and
+# The router's packets cross the host twice: bridged in $PROVIDER_BRIDGE (br_netfilter shows them to conntrack) and
 # routed from $PUBLIC_IF. Untracked on the bridge, the routed pass opens the connection and gets MASQUERADE.
-iptables -t raw -C PREROUTING -i $brq -j CT --notrack 2>/dev/null || iptables -t raw -I PREROUTING -i $brq -j CT --notrack
+iptables -t raw -C PREROUTING -i $PROVIDER_BRIDGE -j CT --notrack 2>/dev/null || iptables -t raw -I PREROUTING -i $PROVIDER_BRIDGE -j CT --notrack
 # Floating IPs keep their address: each has its own Elastic IP, which the internet gateway maps by private address
 # (their replies come this way because the router's default route is $PUBLIC_IP). The chain is rebuilt from the
 # facts every time, so a changed pool leaves no stale exemption.
@@ -161,6 +195,12 @@ for ip in $PROVIDER_ENI_IP $FLOATING_IPS; do
     iptables -C FORWARD -i $PUBLIC_IF -s "\$ip" -j osa-tenants 2>/dev/null || iptables -I FORWARD 1 -i $PUBLIC_IF -s "\$ip" -j osa-tenants
     iptables -C INPUT -i $PUBLIC_IF -s "\$ip" -j osa-tenants-in 2>/dev/null || iptables -I INPUT 1 -i $PUBLIC_IF -s "\$ip" -j osa-tenants-in
 done
+# Instances on provider share $PROVIDER_BRIDGE with the routers (the backhaul). The bridge holds no address, but Linux
+# takes a packet sent to the bridge's own MAC for any local address (MariaDB on the management address...) and
+# routes others: neither, from the bridge. Bridged frames (routers, instances, DHCP) pass as before.
+iptables -C INPUT -i $PROVIDER_BRIDGE -j DROP 2>/dev/null || iptables -I INPUT 1 -i $PROVIDER_BRIDGE -j DROP
+iptables -C FORWARD -i $PROVIDER_BRIDGE -m physdev ! --physdev-is-bridged -j DROP 2>/dev/null ||
+    iptables -I FORWARD 1 -i $PROVIDER_BRIDGE -m physdev ! --physdev-is-bridged -j DROP
 EOF2
 # The VPC knows one MAC on the provider ENI and only the ENI's addresses (primary and secondaries). Every router
 # port keeps its own Neutron MAC; the bridge translates at PROVIDER_IF: frames leaving take the ENI's MAC (also as
@@ -184,6 +224,8 @@ table bridge osa_provider {
     chain to_vpc {
         type filter hook postrouting priority 300; policy accept;
         oifname "$PROVIDER_IF" ether type != { ip, arp } counter drop comment "subnet B carries IPv4 and ARP only"
+        oifname "$PROVIDER_IF" udp dport { 67, 68 } counter drop comment "DHCP stays on the provider network"
+        oifname "$PROVIDER_IF" ip daddr 169.254.0.0/16 ip daddr != 169.254.169.123 counter drop comment "IMDS is the controller's"
         oifname "$PROVIDER_IF" ether type arp arp saddr ether set $PROVIDER_MAC
         oifname "$PROVIDER_IF" ether saddr set $PROVIDER_MAC
     }
@@ -192,23 +234,35 @@ EOF2
 write_file /usr/local/sbin/openstack-aws-provider-owners 0755 <<'EOF2'
 #!/bin/bash
 # openstack-aws network fix (written by the network-fix step): keeps map "owner" of table bridge osa_provider equal
-# to the addresses the router namespaces hold on their gateway (qg-) ports, with each port's MAC. The l3 agent adds
-# and removes gateway and floating addresses at any time, so this polls its namespaces (cheap: no API call).
+# to the addresses the router namespaces hold on their gateway (qg-) ports, with each port's MAC, and to the pool
+# addresses the provider network's DHCP hosts file gives an instance there, with its MAC.
+#   openstack-aws-provider-owners HOSTS_FILE POOL_ADDRESS...
+# The l3 agent adds and removes gateway and floating addresses at any time, and the DHCP agent rewrites its hosts file
+# for every port: this polls both (cheap: no API call).
 set -euo pipefail
+hosts=$1
+shift
+pool=" $* "
 owners() {
-    local ns dev addr mac
+    local ns dev addr mac rest field
     for ns in $(ip netns list | awk '/^qrouter-/ {print $1}'); do
         { ip -n "$ns" -o -4 addr show 2>/dev/null || true; } | awk '$2 ~ /^qg-/ {split($4, a, "/"); print $2, a[1]}' |
             while read -r dev addr; do
                 mac=$({ ip -n "$ns" -o link show dev "$dev" 2>/dev/null || true; } |
                     grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
-                [[ -z "$mac" ]] || echo "$addr : $mac"
+                [[ -z "$mac" ]] || echo "$addr $mac"
             done
-    done | sort -u | paste -sd, -
+    done
+    # Lines "MAC,[TAG,]NAME,ADDRESS[,set:TAG]" (neutron/agent/linux/dhcp.py, _output_hosts_file). Only the pool's
+    # addresses: the VPC delivers no other to the provider ENI, and floating IPs are not in the file.
+    { cat "$hosts" 2>/dev/null || true; } | while IFS=, read -r mac rest; do
+        for field in ${rest//,/ }; do [[ "$pool" != *" $field "* ]] || echo "$field $mac"; done
+    done
 }
-last=unset
+last="(none yet)"
 while :; do
-    now=$(owners)
+    # a gateway port (listed first) wins over the hosts file where both name an address
+    now=$(owners | awk '!seen[$1]++ {print $1 " : " $2}' | sort | paste -sd, -)
     if [[ "$now" != "$last" ]]; then
         if { echo "flush map bridge osa_provider owner"
              [[ -z "$now" ]] || echo "add element bridge osa_provider owner { $now }"; } | nft -f -; then
@@ -237,13 +291,13 @@ WantedBy=multi-user.target
 EOF2
 write_file /etc/systemd/system/openstack-aws-provider-owners.service 0644 <<EOF2
 [Unit]
-Description=openstack-aws provider bridge: router port addresses and their MACs (map owner)
+Description=openstack-aws provider bridge: the ports holding pool addresses and their MACs (map owner)
 After=openstack-aws-netfix.service
 # A reload of the netfix table empties the map: start afresh with it.
 PartOf=openstack-aws-netfix.service
 
 [Service]
-ExecStart=/usr/local/sbin/openstack-aws-provider-owners
+ExecStart=/usr/local/sbin/openstack-aws-provider-owners /var/lib/neutron/dhcp/$provider_net/host $FLOATING_IPS
 Restart=always
 RestartSec=2
 

@@ -117,13 +117,7 @@ check image-active "verify-image is active" bash -c '[[ $(openstack image show v
 (
     # shellcheck disable=SC1091
     . /root/demo-openrc
-    sg=$(openstack security group show default -f value -c id) || die "demo has no default security group"
-    if ! openstack security group rule list "$sg" --protocol icmp --ingress -f value -c ID | grep . >/dev/null; then
-        openstack security group rule create --ingress --protocol icmp "$sg" >/dev/null
-    fi
-    if ! openstack security group rule list "$sg" --protocol tcp --ingress -f value -c ID | grep . >/dev/null; then
-        openstack security group rule create --ingress --protocol tcp --dst-port 1:65535 "$sg" >/dev/null
-    fi
+    default_sg_open
     server_replace_failed verify-instance
     if [[ -z "$(os_id server verify-instance)" ]]; then
         openstack server create --flavor m1.verify --image verify-image --network selfservice verify-instance >/dev/null

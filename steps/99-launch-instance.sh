@@ -5,7 +5,7 @@
 # timeout: 1800
 # uses: checks, walkthrough
 # inputs: cluster facts (COMPUTE_IPS, BLOCK_IPS, OBJECT_IPS, VPC_DNS, optional PROBE_IP), verify's image, flavor and router; secrets ADMIN_PASS DEMO_PASS
-# guarantees: one CHECK line per check (ok, fail, or skip with the reason): with 2+ compute nodes each hypervisor up and running an instance pinned to it; 10 rounds of Neutron create/delete as demo with no call over 60 s (neutron-api-churn); no management port of the VPC answers from the router's namespace while the same ports answer from the controller (tenants-kept-out); the install guide's "Launch an instance" as demo with demo's own network, router (gateway from the pool) and Neutron-picked floating IP works (router and instance reach PROBE_IP, floating IP live) and is removed again (skip when fewer than 2 pool addresses are free); exit non-zero when any check fails
+# guarantees: one CHECK line per check (ok, fail, or skip with the reason): with 2+ compute nodes each hypervisor up and running an instance pinned to it; 10 rounds of Neutron create/delete as demo with no call over 60 s (neutron-api-churn); no management port of the VPC answers from the router's namespace while the same ports answer from the controller (tenants-kept-out); the install guide's "Launch an instance" as demo with demo's own network, router (gateway from the pool) and Neutron-picked floating IP works (router and instance reach PROBE_IP, floating IP live) and is removed again (skip when fewer than 2 pool addresses are free); then the guide's provider-network instance as demo, directly on network provider: ACTIVE with a pool address (provider-instance-address; fails naming the pool when it is used up, skips without a pool), leased over DHCP (provider-instance-dhcp, its console), reaches PROBE_IP (provider-instance-to-internet, the test image's console; skip for another image), removed again; what a killed run left of either walkthrough is removed first; exit non-zero when any check fails
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -151,6 +151,12 @@ fi
 # address Neutron picks from the pool, not the provider ENI's own), an instance behind it and a floating IP Neutron
 # picks. Proves that any router and any pool address pass the VPC (the provider bridge's MAC translation). All of
 # it is removed again, so the pool stays free for the cloud's users.
+# shellcheck disable=SC1091
+demo_down() ( . /root/demo-openrc && walkthrough_down "$1"; )
+# What a killed run left goes first: it holds pool addresses the checks below count on.
+for name in verify-user verify-provider; do
+    demo_down "$name" || die "cannot remove demo's $name-* objects of an earlier run: the pool keeps their addresses"
+done
 user_walkthrough() (
     # shellcheck disable=SC1091
     . /root/demo-openrc
@@ -171,11 +177,7 @@ else
         jq -r '.external_gateway_info.external_fixed_ips[0].ip_address')
     check user-router-ping-probe "demo's router verify-user-router (gateway $user_gw from the pool): ip netns exec $user_ns ping $PROBE_IP" \
         retry 20 3 ip netns exec "$user_ns" ping -c 1 -W 2 "$PROBE_IP"
-    if console_has verify-user-instance ""; then
-        console_check user-instance-ping-probe verify-user-instance "probe $PROBE_IP"
-    else
-        check_line user-instance-ping-probe skip "the image does not report to its console (not the rig's test image)"
-    fi
+    probe_check user-instance-ping-probe verify-user-instance
     user_fip_live() {
         [[ "$(openstack floating ip show "$user_fip" -f value -c status)" == ACTIVE ]] &&
             ip netns exec "$user_ns" ip -o addr show | grep -F " $user_fip/32 " >/dev/null &&
@@ -184,11 +186,42 @@ else
     check user-floating-ip-associated "$user_fip (picked by Neutron) -> $user_addr (verify-user-instance): ACTIVE on demo's router, instance answers" \
         retry 30 2 user_fip_live
 fi
-(
+demo_down verify-user || die "cannot remove demo's walkthrough objects (verify-user-*): the pool keeps their addresses"
+
+# --- the install guide's provider-network instance (README "Instances on the provider network"), as demo: directly
+# on the shared network provider, on any compute. Its address comes from the pool, by DHCP from the provider
+# network's port (through the backhaul); it reaches the VPC as the provider ENI and the internet through its own
+# Elastic IP (the rig's outside proof provider-instance-from-outside). After demo's router and floating IP above are
+# gone: with floating_ips=3, verify's floating IP and this instance hold 2. Removed again.
+provider_walkthrough() (
     # shellcheck disable=SC1091
     . /root/demo-openrc
-    walkthrough_down verify-user
-) || die "cannot remove demo's walkthrough objects (verify-user-*): the pool keeps their addresses"
+    provider_up verify-provider
+)
+leased() { console verify-provider-instance | grep -aiE 'lease|dhcp ok' | grep -aE "(^|[^0-9.])${1//./[.]}([^0-9.]|\$)"; }
+pool=$(pool_addresses | paste -sd ' ')
+names=(provider-instance-address provider-instance-dhcp provider-instance-to-internet)
+if [[ -z "$pool" ]]; then
+    for name in "${names[@]}"; do check_line "$name" skip "provider-subnet has no pool (config floating_ips=0)"; done
+elif (($(pool_free) == 0)); then
+    check_line provider-instance-address fail "provider-subnet's pool is used up: none of its $(words "$pool") addresses is free ('openstack port list --network provider'; more: config floating_ips)"
+    failed=$((failed + 1))
+    for name in "${names[@]:1}"; do check_line "$name" skip "no instance on provider (pool used up)"; done
+elif ! addr=$(provider_walkthrough) || [[ -z "$addr" ]]; then
+    check_line provider-instance-address fail "demo's instance on provider could not be made ACTIVE (output above; free pool addresses: $(pool_free))"
+    failed=$((failed + 1))
+    for name in "${names[@]:1}"; do check_line "$name" skip "no instance on provider"; done
+else
+    if [[ " $pool " == *" $addr "* ]]; then
+        check_line provider-instance-address ok "verify-provider-instance ACTIVE on provider with $addr, a pool address ($pool)"
+    else
+        check_line provider-instance-address fail "verify-provider-instance has $addr, not in the pool ($pool)"
+        failed=$((failed + 1))
+    fi
+    check provider-instance-dhcp "console of verify-provider-instance: a DHCP lease of $addr" retry 60 5 leased "$addr"
+    probe_check provider-instance-to-internet verify-provider-instance
+fi
+demo_down verify-provider || die "cannot remove demo's instance on provider (verify-provider-instance): the pool keeps its address"
 
 ((failed == 0)) || die "$failed check(s) failed (CHECK lines above)"
 log "all checks passed or skipped with a reason"

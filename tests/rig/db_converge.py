@@ -53,7 +53,8 @@ EXPECTED = [
 
 def db_ensure_converges(step: str = "controller-infra") -> dict[str, Any]:
     spec = config.node("controller")
-    script = "set -euo pipefail\n" + step_catalog.library(step_catalog.STEPS_DIR / "lib") + "\nload_facts\n" + SCENARIO
+    library = step_catalog.library(step_catalog.STEPS_DIR / "lib", ("service",))  # db_ensure's optional library
+    script = "set -euo pipefail\n" + library + "\nload_facts\n" + SCENARIO
     # from a file, as the rig and SSM run a composed step (the library expects BASH_SOURCE)
     runner = 'f=$(mktemp); cat >"$f"; rc=0; bash "$f" || rc=$?; rm -f "$f"; exit $rc'
     proc = nodes.node_run(spec, ["bash", "-c", runner], input=script, timeout=120)

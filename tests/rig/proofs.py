@@ -9,6 +9,8 @@
   provider interface still on its new MAC and the provider bridge's map again naming the router's gateway port;
 - a user's own router and a floating IP Neutron picks, reached from the internet namespace (the generalised
   network fix: any pool address on any router);
+- an instance directly on the provider network, its own pool address reached from the internet namespace (the
+  backhaul to the compute node and the owner map from the DHCP hosts file);
 - the APIs as a remote operator sees them: a token from Keystone on the Elastic IP, every public endpoint of its
   catalog https on the Elastic IP and answering there with a certificate the cloud's CA vouches for, noVNC too
   (from the internet namespace: the host never routes it; the CA from the artifact store, as an operator gets it);
@@ -123,33 +125,64 @@ def _walkthrough(action: str, timeout: float) -> subprocess.CompletedProcess[str
     return nodes.node_run(config.node("controller"), ["bash", "-s"], input=script, timeout=timeout)
 
 
-def user_floating_ip_from_outside(name: str, step: str) -> dict[str, Any]:
-    """The install guide's "Launch an instance" as demo with a router of its own (gateway: a pool address Neutron
-    picks) and a floating IP Neutron picks; that floating IP's Elastic IP reached from the internet namespace.
-    Everything is removed afterwards, so the pool stays free."""
-    up = _walkthrough("walkthrough_up proof-user 172.16.3.0/24", timeout=1200)
+def _walkthrough_from_outside(
+    name: str, step: str, up: str, down: str, target: Callable[[list[str]], tuple[str, str]]
+) -> dict[str, Any]:
+    """`up` (walkthrough.sh's functions, as demo) on the controller; the Elastic IP of the private address `target`
+    picks from its last line (with a description) reached from the internet namespace; `down` whatever happened,
+    so the pool stays free."""
+    result = _walkthrough(up, timeout=1200)
     try:
-        last = up.stdout.strip().splitlines()[-1:] or [""]
-        fields = last[0].split()
-        if up.returncode != 0 or len(fields) != 3:
-            tail = " | ".join((up.stdout + up.stderr).strip().splitlines()[-3:])
-            return _check(name, False, f"walkthrough_up as demo failed (exit {up.returncode}): {tail}", step)
-        fip, addr, router = fields
-        eip = _elastic_ip_of(fip)
+        last = (result.stdout.strip().splitlines()[-1:] or [""])[0].split()
+        try:
+            if result.returncode != 0:
+                raise ValueError(f"exit {result.returncode}")
+            private, described = target(last)
+        except ValueError as error:
+            tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
+            return _check(name, False, f"{up} as demo failed ({error}): {tail}", step)
+        eip = _elastic_ip_of(private)
         if not eip:
-            return _check(name, False, f"floating IP {fip} has no Elastic IP in the emulated VPC", step)
+            return _check(name, False, f"{private} has no Elastic IP in the emulated VPC", step)
         passed, seen = _reached_from_outside(eip, 120)
         return _check(
             name,
             passed,
-            f"{config.NS_INTERNET} -> {eip} (EIP of {fip}, picked by Neutron, on demo's router {router[:8]} to "
-            f"proof-user-instance {addr}): ping {seen['ping']}; HTTP GET / {seen['http']!r}",
+            f"{config.NS_INTERNET} -> {eip} (EIP of {described}): ping {seen['ping']}; HTTP GET / {seen['http']!r}",
             step,
         )
     finally:
-        down = _walkthrough("walkthrough_down proof-user", timeout=600)
-        if down.returncode != 0:
-            log(f"walkthrough_down proof-user failed: {(down.stdout + down.stderr).strip()[-400:]}")
+        down_result = _walkthrough(down, timeout=600)
+        if down_result.returncode != 0:
+            log(f"{down} failed: {(down_result.stdout + down_result.stderr).strip()[-400:]}")
+
+
+def user_floating_ip_from_outside(name: str, step: str) -> dict[str, Any]:
+    """The install guide's "Launch an instance" as demo with a router of its own (gateway: a pool address Neutron
+    picks) and a floating IP Neutron picks; that floating IP's Elastic IP reached from the internet namespace.
+    Everything is removed afterwards, so the pool stays free."""
+
+    def target(fields: list[str]) -> tuple[str, str]:
+        fip, addr, router = fields  # ValueError unless three
+        return fip, f"{fip}, picked by Neutron, on demo's router {router[:8]} to proof-user-instance {addr}"
+
+    return _walkthrough_from_outside(
+        name, step, "walkthrough_up proof-user 172.16.3.0/24", "walkthrough_down proof-user", target
+    )
+
+
+def provider_instance_from_outside(name: str, step: str) -> dict[str, Any]:
+    """The install guide's provider-network instance as demo (directly on network provider, on a compute node): its
+    pool address's Elastic IP reached from the internet namespace, through the provider ENI, the network fix's owner
+    map (the DHCP hosts file) and the backhaul to the compute. Removed afterwards."""
+
+    def target(fields: list[str]) -> tuple[str, str]:
+        (addr,) = fields  # ValueError unless one
+        return addr, f"{addr}, proof-provider-instance's own address on provider"
+
+    return _walkthrough_from_outside(
+        name, step, "provider_up proof-provider", "walkthrough_down proof-provider", target
+    )
 
 
 def public_catalog_problems(catalog: list[dict[str, Any]], elastic_ip: str) -> list[str]:
@@ -294,6 +327,7 @@ def from_outside(step: str = "verify") -> list[dict[str, Any]]:
     cert = config.PUBLIC_TLS_CERT.read_text() if config.PUBLIC_TLS_CERT.exists() else ""
     return [floating_ip_from_outside("floating-ip-from-outside", step),
             user_floating_ip_from_outside("user-floating-ip-from-outside", step),
+            provider_instance_from_outside("provider-instance-from-outside", step),
             public_endpoints_from_outside("public-endpoints-from-outside", step),
             public_http_from_outside("public-http-from-outside", step),
             _check("openstack-cli-from-outside", *remote_cli.openstack_cli_from_outside(), step),

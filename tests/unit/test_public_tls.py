@@ -183,6 +183,19 @@ def test_a_step_that_calls_an_optional_librarys_function_says_it_uses_it() -> No
             assert not calls or library.stem in step.uses, f"{step.path.name} calls {calls} without uses {library.stem}"
 
 
+def test_a_step_that_uses_an_optional_library_also_uses_the_ones_it_calls() -> None:
+    """nova.sh, cinder.sh and neutron.sh call service.sh's functions: a step naming one of them needs it too."""
+    libraries = {p.stem: re.sub(r"^\s*#.*$", "", p.read_text(), flags=re.M) for p in (LIB / "optional").glob("*.sh")}
+    functions = {name: re.findall(r"^([a-z_]+)\(\) \{", text, re.M) for name, text in libraries.items()}
+    needs = {name: {other for other, defined in functions.items() if other != name
+                    and any(re.search(rf"(^|[\s$(]){f}\b(?!\(\))", text, re.M) for f in defined)}
+             for name, text in libraries.items()}  # fmt: skip
+    assert needs["nova"] == needs["cinder"] == needs["neutron"] == {"service"}
+    for step in load_steps():
+        for used in step.uses:
+            assert needs[used] <= set(step.uses), f"{step.path.name} uses {used}, which calls {needs[used]}"
+
+
 # ------------------------------------------------------------------------------------------------- the certificate
 def _openssl(*args: str) -> str:
     return subprocess.run(["openssl", *args], capture_output=True, text=True, check=True).stdout

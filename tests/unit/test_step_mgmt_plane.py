@@ -205,10 +205,10 @@ def test_every_token_cache_in_memcached_is_encrypted_with_the_secrets_key(tmp_pa
 def test_memcached_servers_is_written_only_with_the_encryption() -> None:
     """Every keystonemiddleware that uses memcached gets its servers from ini_authtoken_cache, which writes the
     strategy and key with them: ini_authtoken (glance, placement, nova, neutron, cinder) and the Swift proxy."""
-    writers = [f"{p.relative_to(STEPS)}:{n}" for p in [*STEPS.glob("*.sh"), *LIB.glob("*.sh")]
+    writers = [f"{p.relative_to(STEPS)}:{n}" for p in [*STEPS.glob("*.sh"), *LIB.glob("**/*.sh")]
                for n, line in enumerate(p.read_text().splitlines(), 1)
                if line.startswith("memcached_servers")]  # fmt: skip
-    assert len(writers) == 1 and writers[0].startswith("lib/openstack.sh:"), writers
+    assert len(writers) == 1 and writers[0].startswith("lib/optional/service.sh:"), writers
     assert 'ini_authtoken_cache "$conf" filter:authtoken' in (STEPS / "91-swift-proxy.sh").read_text()
 
 

@@ -69,13 +69,10 @@ def test_a_service_configuration_is_closed_to_others_and_the_change_is_journaled
 def test_cinder_calls_nova_internally_as_the_nova_service_user_and_sends_service_tokens(tmp_path: Path) -> None:
     """cinder_conf_common writes /etc/cinder/cinder.conf: the test runs the library with that path moved here."""
     conf = tmp_path / "cinder.conf"
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    (lib / "common.sh").write_text(LIB.read_text())
-    (lib / "openstack.sh").write_text((LIB.parent / "openstack.sh").read_text().replace("/etc/cinder/cinder.conf",
-                                                                                        str(conf)))
+    cinder = tmp_path / "cinder.sh"
+    cinder.write_text((LIB.parent / "optional" / "cinder.sh").read_text().replace("/etc/cinder/cinder.conf", str(conf)))
     script = ("chown() { :; }\nRABBIT_PASS=r CINDER_DBPASS=d CINDER_PASS=c NOVA_PASS=n\n"
-              f'. "{lib}/openstack.sh"\ncinder_conf_common')
+              f'. "{cinder}"\ncinder_conf_common')
     proc = _bash(script, tmp_path)
     assert proc.returncode == 0, proc.stderr
     ini = _ini(conf)

@@ -32,6 +32,31 @@ console_check() {
     fi
 }
 
+# probe_check NAME SERVER: NAME from SERVER's console line about PROBE_IP (the rig's test image pings it), skipped
+# with the reason when the image does not report there. Call it once the console has output (after a wait for it).
+probe_check() {
+    if console_has "$2" ""; then
+        console_check "$1" "$2" "probe $PROBE_IP"
+    else
+        check_line "$1" skip "the image does not report to its console (not the rig's test image)"
+    fi
+}
+
+# default_sg_open: the current project's default security group lets ICMP and TCP in, as the install guide's
+# "Launch an instance" does for ping and ssh (TCP from 1: the rig's proofs fetch the test image's page too).
+default_sg_open() {
+    local sg
+    sg=$(openstack security group show default -f value -c id) || die "the project has no default security group"
+    if ! openstack security group rule list "$sg" --protocol icmp --ingress -f value -c ID | grep . >/dev/null; then
+        openstack security group rule create --ingress --protocol icmp "$sg" >/dev/null
+        mark_changed "security-group:$sg:icmp"
+    fi
+    if ! openstack security group rule list "$sg" --protocol tcp --ingress -f value -c ID | grep . >/dev/null; then
+        openstack security group rule create --ingress --protocol tcp --dst-port 1:65535 "$sg" >/dev/null
+        mark_changed "security-group:$sg:tcp"
+    fi
+}
+
 # server_status NAME: the instance's status, empty when there is none.
 server_status() { openstack server show "$1" -f value -c status 2>/dev/null || true; }
 server_settled() { [[ "$(server_status "$1")" =~ ^(ACTIVE|ERROR)$ ]]; }

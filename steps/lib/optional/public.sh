@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# steps/lib/optional/public.sh: the public side, for the steps that say `# uses: public`. Clients outside the VPC
-# reach Horizon and the APIs over TLS on the controller's public address (PUBLIC_IP, the Elastic IP's), where
-# Apache (step public-tls) terminates it and forwards plain http to the services on the management address. So each
-# API listens on MGMT_IP only (Apache binds PUBLIC_IP on the same port) and builds its links from the proxy's
-# headers. Only function definitions and constants (see common.sh).
+# steps/lib/optional/public.sh: the public side, for the steps that say `# uses: public` (public-tls). Clients
+# outside the VPC reach Horizon and the APIs over TLS on the controller's public address (PUBLIC_IP, the Elastic
+# IP's), where Apache (step public-tls) terminates it and forwards plain http to the services on the management
+# address. So each API listens on MGMT_IP only (Apache binds PUBLIC_IP on the same port; uwsgi_on_mgmt in
+# service.sh) and builds its links from the proxy's headers (ini_behind_proxy). Only function definitions and
+# constants (see common.sh).
 # shellcheck disable=SC2034  # variables set here are used by the steps
 
 # The one list of the public side, an entry per port: "PUBLIC_PORT BACKEND_PORT STEP". Apache serves TLS on
@@ -17,20 +18,6 @@ PUBLIC_TLS=("443 80 horizon" "5000 5000 keystone" "9292 9292 glance" "8778 8778 
 # clients trust (absent for a certificate from a public CA).
 TLS_CRT=public-tls.crt TLS_KEY=public-tls.key TLS_CA=public-tls-ca.crt
 TLS_DIR=$OSA_ETC/tls
-
-# ini_behind_proxy FILE: trust the proxy's X-Forwarded-Proto/-Host (oslo.middleware's http_proxy_to_wsgi, in every
-# API's pipeline), so links the API builds from the request (version discovery) say https://ELASTIC_IP:PORT to a
-# client that came through the proxy; a client inside sends no such header and gets http://CONTROLLER_IP:PORT.
-ini_behind_proxy() { ini_set "$1" oslo_middleware enable_proxy_headers_parsing true; }
-
-# uwsgi_on_mgmt NAME: Debian's init script of a uwsgi API (its NAME= line) passes `--http-socket :PORT` (every
-# address), then reads /etc/default/NAME: there the address becomes MGMT_IP.
-uwsgi_on_mgmt() {
-    write_file "/etc/default/$1" 0644 <<EOF
-# openstack-aws (uwsgi_on_mgmt): on the management address only; the public-tls step's proxy has PUBLIC_IP
-DAEMON_ARGS=\$(printf '%s' "\$DAEMON_ARGS" | sed 's/--http-socket [^ ]*:/--http-socket $MGMT_IP:/')
-EOF
-}
 
 # tls_make DIR: a new CA and a server certificate it signs into DIR (EC P-256, 10 years), naming the Elastic IP
 # (what clients connect to) and PUBLIC_IP (the address it maps to). The CA's key signs this one certificate and is

@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# steps/lib/optional/walkthrough.sh: the install guide's "Launch an instance" (self-service network) as a project member
-# does it, with the current OS_* credentials: used by verify and by the rig's outside proof. Only function
-# definitions; a step names it in its "# uses:" header (with checks, whose server_* functions it calls).
+# steps/lib/optional/walkthrough.sh: the install guide's "Launch an instance" (self-service and provider networks) as a
+# project member does it, with the current OS_* credentials: used by launch-instance and by the rig's outside proofs.
+# Only function definitions; a step names it in its "# uses:" header (with checks, whose server_* functions it calls).
 
-# pool_free: how many addresses of provider-subnet's allocation pool no port holds (router gateways and floating
-# IPs both take them).
+# pool_addresses: provider-subnet's allocation pool, one address a line (network-fix makes one single-address range
+# per secondary address of the provider ENI).
+pool_addresses() {
+    openstack subnet show provider-subnet -f json -c allocation_pools |
+        jq -r '.allocation_pools[] | select(.start == .end) | .start' | sort
+}
+
+# pool_free: how many addresses of the pool no port holds (router gateways, floating IPs and instances on provider
+# take them). As admin: a project sees only its own ports.
 pool_free() {
-    local pool used
-    pool=$(openstack subnet show provider-subnet -f json -c allocation_pools |
-        jq -r '.allocation_pools[] | select(.start == .end) | .start' | sort)
+    local used
     used=$(openstack port list --network provider -f json -c "Fixed IP Addresses" |
         jq -r '.[]."Fixed IP Addresses"[].ip_address' | sort)
-    comm -23 <(printf '%s\n' "$pool") <(printf '%s\n' "$used") | grep -c . || true
+    comm -23 <(pool_addresses) <(printf '%s\n' "$used") | grep -c . || true
+}
+
+# server_up NAME NETWORK: instance NAME (m1.verify, verify-image) on NETWORK, made unless there (one in ERROR is made
+# again), ACTIVE or the step stops with Nova's fault.
+server_up() {
+    local status
+    server_replace_failed "$1"
+    if [[ -z "$(os_id server "$1")" ]]; then
+        openstack server create --flavor m1.verify --image verify-image --network "$2" "$1" >/dev/null ||
+            die "cannot create $1"
+        mark_changed "server:$1"
+        log "instance $1 created" >&2
+    fi
+    wait_for "$1 to leave BUILD" 900 server_settled "$1"
+    status=$(server_status "$1")
+    [[ "$status" == ACTIVE ]] || die "$1 is $status: $(openstack server show "$1" -f json -c fault |
+        jq -r '.fault.message // "?"')"
 }
 
 # walkthrough_up NAME CIDR: network NAME-net (subnet CIDR, DNS the VPC resolver), router NAME-router with an external
 # gateway on provider at an address Neutron picks from the pool, instance NAME-instance (m1.verify, verify-image)
 # and a floating IP Neutron picks, associated. Idempotent. Prints "FLOATING_IP INSTANCE_ADDRESS ROUTER_ID".
 walkthrough_up() {
-    local name=$1 cidr=$2 router_id server_id port fip addr status
+    local name=$1 cidr=$2 router_id server_id port fip addr
     require_vars VPC_DNS
+    default_sg_open
     os_ensure "$name-net" network >/dev/null
     os_ensure "$name-subnet" subnet --network "$name-net" --subnet-range "$cidr" --dns-nameserver "$VPC_DNS" \
         >/dev/null
@@ -34,17 +57,7 @@ walkthrough_up() {
             die "cannot give $name-router a gateway on provider: is provider-subnet's pool used up? ('openstack floating ip list'; more addresses: config floating_ips)"
         mark_changed "router:$name-router:gateway"
     fi
-    server_replace_failed "$name-instance"
-    if [[ -z "$(os_id server "$name-instance")" ]]; then
-        openstack server create --flavor m1.verify --image verify-image --network "$name-net" "$name-instance" \
-            >/dev/null || die "cannot create $name-instance"
-        mark_changed "server:$name-instance"
-        log "instance $name-instance created" >&2
-    fi
-    wait_for "$name-instance to leave BUILD" 900 server_settled "$name-instance"
-    status=$(server_status "$name-instance")
-    [[ "$status" == ACTIVE ]] || die "$name-instance is $status: $(openstack server show "$name-instance" -f json \
-        -c fault | jq -r '.fault.message // "?"')"
+    server_up "$name-instance" "$name-net"
     server_id=$(os_id server "$name-instance")
     port=$(openstack port list --device-id "$server_id" --network "$name-net" -f value -c ID | head -n1)
     addr=$(openstack port show "$port" -f json -c fixed_ips | jq -r '.fixed_ips[0].ip_address')
@@ -59,8 +72,20 @@ walkthrough_up() {
     printf '%s %s %s\n' "$fip" "$addr" "$router_id"
 }
 
-# walkthrough_down NAME: everything walkthrough_up NAME made, removed (what is already gone is skipped), so the pool's
-# addresses are free again. A test's teardown, not a change to the cloud: nothing is marked changed.
+# provider_up NAME: the guide's provider-network instance: NAME-instance directly on the shared network provider. Its
+# address comes from the pool (a secondary address of the provider ENI, with an Elastic IP of its own) by DHCP, which
+# the provider network's DHCP port serves through the backhaul; it reaches the VPC as the ENI (the network fix finds
+# its MAC in the DHCP agent's hosts file). The project's default security group lets ping and TCP (ssh) in.
+# Idempotent. Prints "ADDRESS".
+provider_up() {
+    default_sg_open
+    server_up "$1-instance" provider
+    openstack server show "$1-instance" -f json -c addresses | jq -r '.addresses.provider[0] // empty'
+}
+
+# walkthrough_down NAME: everything walkthrough_up NAME or provider_up NAME made, removed (what is already gone is
+# skipped), so the pool's addresses are free again. A test's teardown, not a change to the cloud: nothing is marked
+# changed.
 walkthrough_down() {
     local name=$1 server_id router_id port fip
     server_id=$(os_id server "$name-instance")

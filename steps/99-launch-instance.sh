@@ -48,7 +48,7 @@ if ((n_compute >= 2)); then
     done
     for h in "${hosts[@]}"; do
         check "instance-on-$h" "verify-on-$h (zone nova:$h) ACTIVE on $h" runs_on "$h"
-        unpin "$h" >/dev/null || warn "verify-on-$h not deleted (the next run replaces it)"
+        retry 3 5 unpin "$h" >/dev/null || warn "verify-on-$h not deleted (the next run replaces it)"
     done
 fi
 

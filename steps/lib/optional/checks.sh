@@ -18,12 +18,15 @@ check() {
 # shellcheck disable=SC1091
 console() { (. /root/demo-openrc && openstack console log show "$1" 2>/dev/null) || true; }
 console_has() { console "$1" | grep -aF "RIG-IMAGE: $2" >/dev/null; } # SERVER TEXT
+console_last() { console "$1" | grep -aF "RIG-IMAGE: $2 " | tail -n1; } # SERVER WHAT
+console_last_ok() { [[ "$(console_last "$1" "$2")" == *"$2 ok"* ]]; }
 # console_check NAME SERVER WHAT: a check from the test image's last "RIG-IMAGE: WHAT ok|fail" line on SERVER's
-# console (waits 5 min for ok)
+# console (waits 5 min for the last one to say ok: the image repeats its probes, and a path that changed under it,
+# like a floating IP associated while it pings, may fail one attempt before the next succeeds)
 console_check() {
     local line
-    retry 60 5 console_has "$2" "$3 ok" || true
-    line=$(console "$2" | grep -aF "RIG-IMAGE: $3 " | tail -n1)
+    retry 60 5 console_last_ok "$2" "$3" || true
+    line=$(console_last "$2" "$3")
     if [[ "$line" == *"$3 ok"* ]]; then
         check_line "$1" ok "console of $2: $line"
     else

@@ -61,7 +61,7 @@ read -r dhcp_port dhcp_have < <(openstack port list --network provider --device-
     jq -r --arg ip "$dhcp_ip" 'map({id: .ID, ips: (."Fixed IP Addresses" | map(.ip_address) | join(","))}) |
         sort_by(.ips != $ip) | .[0] // empty | "\(.id) \(.ips)"') || true
 if [[ -z "${dhcp_port:-}" ]]; then
-    openstack port create --network provider --device-owner network:dhcp --device-id reserved_dhcp_port \
+    openstack port create --network provider --device-owner network:dhcp --device reserved_dhcp_port \
         --fixed-ip "subnet=provider-subnet,ip-address=$dhcp_ip" provider-dhcp >/dev/null ||
         die "cannot reserve $dhcp_ip on provider for its DHCP port (in use? 'openstack port list --fixed-ip ip-address=$dhcp_ip')"
     mark_changed port:provider-dhcp

@@ -109,10 +109,15 @@ lock_path = /var/lib/${2:-$(basename "$(dirname "$1")")}/tmp
 EOF
 }
 
-# uwsgi_processes INI N: fewer uwsgi workers than Debian's default of 8 (a POC on 16 GiB runs ~10 APIs).
+# uwsgi_processes INI N: fewer uwsgi workers than Debian's default of 8 (a POC on 16 GiB runs ~10 APIs), and every
+# response says `Connection: close`. Debian's uwsgi APIs serve a plain --http-socket, which closes the connection
+# after each response without saying so; after a body-less answer (204, a DELETE) a client may send its next
+# request on that socket and gets "Connection reset by peer" (seen: `openstack server delete --wait`, and 4 of 15
+# GETs right after a DELETE on one keystoneauth session; 0 of 15 with the header).
 uwsgi_processes() {
     [[ -e "$1" ]] || return 0
     ini_set "$1" uwsgi processes "$2"
+    ini_set "$1" uwsgi add-header "Connection: close"
 }
 # Behind the public-tls step's proxy (lib/optional/public.sh): the APIs on the management address only.
 # ini_behind_proxy FILE: trust the proxy's X-Forwarded-Proto/-Host (oslo.middleware's http_proxy_to_wsgi, in every

@@ -82,7 +82,7 @@ def test_the_dhcp_port_is_made_before_dhcp_is_on_and_dns_is_the_vpc_resolver() -
     text = NETWORK_FIX.read_text()
     assert re.search(r"os_ensure provider-subnet subnet .*\n\s+--no-dhcp", text), "created without DHCP"
     create = _line(NETWORK_FIX, r"openstack port create --network provider --device-owner network:dhcp "
-                                r"--device-id reserved_dhcp_port")  # fmt: skip
+                                r"--device reserved_dhcp_port")  # fmt: skip
     assert _line(NETWORK_FIX, r'fixed-ip "subnet=provider-subnet,ip-address=\$dhcp_ip" provider-dhcp') == create + 1
     assert create < _line(NETWORK_FIX, r"openstack subnet set --dhcp --no-dns-nameservers "
                                        r'--dns-nameserver "\$VPC_DNS" provider-subnet')  # fmt: skip

@@ -39,6 +39,27 @@ PROVIDER_DHCP_HOST_NUMBER = 3
 #: AWS's default quota of Elastic IPs per region (Service Quotas: EC2 "EC2-VPC Elastic IPs", code L-0263D0A3).
 DEFAULT_EIP_QUOTA = 5
 
+
+@dataclass(frozen=True)
+class OsRelease:
+    """A Debian release the nodes can run (config `os_release`) and the OpenStack release it ships."""
+
+    debian: int
+    openstack: str
+    #: The public SSM parameter naming the release's current official AMI; the launch AMI is read from it once,
+    #: when the nodes are created (stacks/constructs/launch_image.py).
+    ami_parameter: str
+
+
+#: bookworm is what the steps install today; trixie is experimental while the steps learn it (issue 14,
+#: docs/epoxy-trixie-plan.md).
+OS_RELEASES: dict[str, OsRelease] = {
+    "bookworm": OsRelease(12, "Zed", "/aws/service/debian/release/12/latest/amd64"),
+    # The path is by analogy with 12's; it was not checked against AWS from here (docs/epoxy-trixie-plan.md, U9).
+    "trixie": OsRelease(13, "2025.1 Epoxy, experimental", "/aws/service/debian/release/13/latest/amd64"),
+}
+DEFAULT_OS_RELEASE = "bookworm"
+
 DEFAULTS: dict[str, Any] = {
     "prefix": "openstack-aws",
     "availability_zone": "",
@@ -70,6 +91,7 @@ DEFAULTS: dict[str, Any] = {
     "floating_ips": 3,
     "ami_id": "",
     "eip_quota": DEFAULT_EIP_QUOTA,
+    "os_release": DEFAULT_OS_RELEASE,
 }
 #: Context keys that belong to the CDK itself, not to us.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk|acknowledged-issue-numbers$)")
@@ -120,6 +142,8 @@ class Config:
     eip_quota: int = DEFAULT_EIP_QUOTA
     #: The name verify's instance resolves through the VPC resolver; None: the region's S3 endpoint name.
     probe_name: str | None = None
+    #: The Debian release of every node (a key of OS_RELEASES); userdata checks the AMI against it.
+    os_release: str = DEFAULT_OS_RELEASE
 
     def __post_init__(self) -> None:
         # CloudFormation would fail only at the last Elastic IP, mid-deploy; synth can say it up front.
@@ -133,6 +157,11 @@ class Config:
                 "NAT gateway's), or request a higher quota (Service Quotas > Amazon EC2 > EC2-VPC Elastic IPs, "
                 "code L-0263D0A3) and set eip_quota to it",
             )  # fmt: skip
+
+    @property
+    def ami_parameter(self) -> str:
+        """The public SSM parameter naming the release's current Debian AMI (read once, at the nodes' creation)."""
+        return OS_RELEASES[self.os_release].ami_parameter
 
     @property
     def elastic_ips(self) -> dict[str, int]:
@@ -391,7 +420,16 @@ def load_config(context: Mapping[str, Any]) -> Config:
         ami_id=_optional_text(
             "ami_id", values("ami_id"), r"ami-[0-9a-f]{8}([0-9a-f]{9})?", "an AMI ID like ami-0123456789abcdef0, or ''"
         ),
+        os_release=_os_release(values("os_release")),
     )
+
+
+def _os_release(value: object) -> str:
+    text = str(value).strip()
+    if text not in OS_RELEASES:
+        releases = (f"{name} (Debian {r.debian}, OpenStack {r.openstack})" for name, r in OS_RELEASES.items())
+        raise ConfigError("os_release", value, "one of " + ", ".join(releases))
+    return text
 
 
 def _floating_ips(value: object, controller_type: str) -> int:

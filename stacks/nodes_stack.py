@@ -19,7 +19,6 @@ from stacks.constructs.node_instance import EniSpec, NodeInstance
 from stacks.constructs.python_function import PythonFunction
 from stacks.network_stack import NetworkStack
 
-DEBIAN_AMI_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
 PROJECT_TAG = "openstack-aws:project"
 ROLE_TAG = "openstack-aws:role"
 NODE_TAG = "openstack-aws:node"
@@ -49,7 +48,8 @@ class NodesStack(Stack):
         self.secret = self._secret()
         self.role = self._node_role()
         profile = iam.CfnInstanceProfile(self, "NodeInstanceProfile", roles=[self.role.role_name])
-        self.launch_image = LaunchImage(self, "LaunchImage", parameter_name=DEBIAN_AMI_PARAMETER, ami_id=config.ami_id)
+        # The release's public AMI parameter (config os_release): read once, at creation; see LaunchImage.
+        self.launch_image = LaunchImage(self, "LaunchImage", parameter_name=config.ami_parameter, ami_id=config.ami_id)
         ami = self.launch_image.image_id
 
         self.nodes: dict[str, NodeInstance] = {}

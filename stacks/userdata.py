@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from stacks.config import Config
+from stacks.config import DEFAULT_OS_RELEASE, OS_RELEASES, Config
 
 USERDATA_DIR = Path(__file__).resolve().parent.parent / "userdata"
 
@@ -18,9 +18,19 @@ def _quote(value: str) -> str:
     return f'"{value}"' if "${Token[" in value else shlex.quote(value)
 
 
-def role_packages(role: str) -> list[str]:
-    lines = (USERDATA_DIR / "packages" / f"{role}.txt").read_text().splitlines()
+def _package_list(path: Path) -> list[str]:
+    lines = path.read_text().splitlines() if path.exists() else []
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def role_packages(role: str, release: str = DEFAULT_OS_RELEASE) -> list[str]:
+    """What userdata prefetches for a role on a Debian release: the role's list (`packages/<role>.txt`, the same on
+    every release) plus the release's additions (`packages/<release>/<role>.txt`, if any)."""
+    if release not in OS_RELEASES:
+        raise ValueError(f"unknown Debian release {release!r}: one of {', '.join(OS_RELEASES)}")
+    packages = USERDATA_DIR / "packages"
+    common = _package_list(packages / f"{role}.txt")
+    return common + [p for p in _package_list(packages / release / f"{role}.txt") if p not in common]
 
 
 def hosts_block(config: Config) -> str:
@@ -56,12 +66,14 @@ def render(
         "PROVIDER_GW": config.gateway(config.subnet_b_cidr),
         "SECRET_ARN": secret_arn,
         "ARTIFACT_BUCKET": bucket,
-        "PACKAGES": " ".join(role_packages(role)),
+        "PACKAGES": " ".join(role_packages(role, config.os_release)),
         "PROBE_IP": config.probe_address,
         # the VPC's resolver (Route 53 Resolver): base of the VPC range + 2, reachable from every subnet
         "VPC_DNS": str(config.vpc_cidr.network_address + 2),
         "PROBE_NAME": config.probe_name or "",
         "NAT_FOR_SUBNET_A": "true" if config.management_egress == "none" else "false",
+        # The Debian release (config os_release): the script checks the AMI's, and cluster.env tells the steps.
+        "OS_RELEASE": config.os_release,
     }
     if ssm_agent_url:
         variables["SSM_AGENT_URL"] = ssm_agent_url

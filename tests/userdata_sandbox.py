@@ -89,6 +89,10 @@ for dir in /etc /var/log; do
   mount -t overlay overlay -o "lowerdir=$dir,upperdir=$SANDBOX/layers$dir/upper,workdir=$SANDBOX/layers$dir/work" "$dir"
 done
 mkdir -p /etc/cloud/cloud.cfg.d /etc/systemd/network  # as in Debian's AMI
+# The AMI's release, whatever this machine runs (on Debian a symlink into /usr: removed in the overlay, not followed)
+rm -f /etc/os-release
+printf 'PRETTY_NAME="Debian GNU/Linux"\nNAME="Debian GNU/Linux"\nID=debian\nVERSION_CODENAME=%s\n' "$AMI_RELEASE" \
+  > /etc/os-release
 rc=0
 PATH="$SANDBOX/bin:$PATH" bash "$SANDBOX/node.sh" > "$SANDBOX/output.log" 2>&1 || rc=$?
 cp -a "$SANDBOX/layers/etc/upper" "$SANDBOX/etc"
@@ -112,9 +116,12 @@ class FirstBoot:
         return (self.etc / path.removeprefix("/etc/")).read_text()
 
 
-def run_first_boot(script: str, enis: dict[str, tuple[int, str, str]], work: Path, **env: str) -> FirstBoot:
-    """Runs `script` (a rendered userdata) as the first boot of a node with these ENIs; `env` sets the stubs'
-    failure counts (CURL_FAILS, APT_UPDATE_FAILS, APT_INSTALL_FAILS)."""
+def run_first_boot(
+    script: str, enis: dict[str, tuple[int, str, str]], work: Path, *, ami_release: str = "bookworm", **env: str
+) -> FirstBoot:
+    """Runs `script` (a rendered userdata) as the first boot of a node with these ENIs, on an AMI whose
+    /etc/os-release names `ami_release`; `env` sets the stubs' failure counts (CURL_FAILS, APT_UPDATE_FAILS,
+    APT_INSTALL_FAILS)."""
     (work / "bin").mkdir(parents=True)
     (work / "state").mkdir()
     (work / "layers").mkdir()
@@ -132,7 +139,8 @@ def run_first_boot(script: str, enis: dict[str, tuple[int, str, str]], work: Pat
         (macs / mac / "local-ipv4s").write_text(addresses)
         (macs / mac / "subnet-ipv4-cidr-block").write_text(cidr)
     (work / "node.sh").write_text(script)
-    environment = {**os.environ, **env, "SANDBOX": str(work), "AGENT_DROP_INS": AGENT_DROP_INS}
+    environment = {**os.environ, **env, "SANDBOX": str(work), "AGENT_DROP_INS": AGENT_DROP_INS,
+                   "AMI_RELEASE": ami_release}  # fmt: skip
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", DRIVER],
                           env=environment, capture_output=True, text=True, timeout=120)  # fmt: skip
     calls_log = work / "calls.log"

@@ -2,7 +2,7 @@
 # First boot of every node (cloud-init runs this once). The stack prepends the variables below, per node:
 #   NODE_NAME ROLE PREFIX REGION CONTROLLER_IP ELASTIC_IP HOSTS_BLOCK COMPUTE_IPS BLOCK_IPS OBJECT_IPS
 #   PROVIDER_CIDR PROVIDER_GW SECRET_ARN ARTIFACT_BUCKET PACKAGES PROBE_IP VPC_DNS PROBE_NAME NAT_FOR_SUBNET_A
-#   [SSM_AGENT_URL]
+#   OS_RELEASE [SSM_AGENT_URL]
 # It writes the node facts the steps read, pins interface names to ENI roles by MAC, installs the SSM agent and
 # prefetches the role's packages; cloud-init then reboots once so the pinned names and networkd config apply.
 set -euo pipefail
@@ -10,6 +10,20 @@ exec > >(tee -a /var/log/openstack-aws-userdata.log) 2>&1
 : "${NODE_NAME:?}" "${ROLE:?}" "${PREFIX:?}" "${REGION:?}" "${CONTROLLER_IP:?}" "${ELASTIC_IP:?}" "${HOSTS_BLOCK:?}"
 : "${COMPUTE_IPS=}" "${BLOCK_IPS=}" "${OBJECT_IPS=}" "${PROVIDER_CIDR:?}" "${PROVIDER_GW:?}" "${SECRET_ARN:?}"
 : "${ARTIFACT_BUCKET:?}" "${PACKAGES=}" "${PROBE_IP:?}" "${VPC_DNS:?}" "${PROBE_NAME=}" "${NAT_FOR_SUBNET_A:=false}"
+: "${OS_RELEASE:?}"
+
+# Release check: the AMI must be the Debian release the stack names (config os_release). Every package list and
+# step depends on it, so a mismatch stops here, before this node is changed at all.
+# shellcheck source=/dev/null
+ami_release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}") || ami_release=
+if [[ $ami_release != "$OS_RELEASE" ]]; then
+  found=${ami_release:-unknown}
+  echo "openstack-aws userdata: this AMI is Debian '$found' (VERSION_CODENAME in /etc/os-release), but the" \
+    "stack's os_release is '$OS_RELEASE'. Stopped before changing this node; it will not come Online. Fix the" \
+    "configuration: os_release=$found to match the AMI, or ami_id=<a Debian $OS_RELEASE AMI> (on a deployed" \
+    "cloud, then openstack-aws rebuild replaces the root volumes from it)." >&2
+  exit 1
+fi
 FACTS=/etc/openstack-aws
 # Pinned names the kernel never hands out, so a rename can never collide with an ensN/ethN it assigns.
 declare -A PINNED=([0]=mgmt0 [1]=prov0 [2]=pub0)
@@ -110,6 +124,7 @@ APT_PROXY=
 PROBE_IP=$PROBE_IP
 VPC_DNS=$VPC_DNS
 PROBE_NAME=$PROBE_NAME
+OS_RELEASE=$OS_RELEASE
 EOF
 chmod 0644 "$FACTS"/*.env
 

@@ -5,6 +5,8 @@ publishes a new AMI, CloudFormation would replace every instance, and the replac
 the old one still holds. So the AMI is read by a custom resource that only acts on Create: its physical ID (`Ref`)
 is the AMI ID and stays whatever later updates change, and so does every instance's ImageId. A newer AMI reaches the
 nodes by root volume replacement (config `ami_id`, stacks/constructs/rebuild.py), never by instance replacement.
+The parameter follows config `os_release`; a changed release changes the Create call only, so a deployed cloud
+keeps its launch AMI: stacks/deployed_identity.py refuses that switch unless `ami_id` names the new release's AMI.
 """
 
 from __future__ import annotations

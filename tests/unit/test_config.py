@@ -201,3 +201,21 @@ def test_ami_id_is_an_ami_or_empty() -> None:
     assert load_config({"ami_id": "ami-0123456789abcdef0"}).ami_id == "ami-0123456789abcdef0"
     assert load_config({"ami_id": ""}).ami_id is None
     assert "an AMI ID like ami-0123456789abcdef0" in error_of(ami_id="debian-12")
+
+
+def test_os_release_defaults_to_bookworm_and_names_its_ami_parameter() -> None:
+    config = load_config({})
+    assert config.os_release == "bookworm"
+    assert config.ami_parameter == "/aws/service/debian/release/12/latest/amd64"
+    trixie = load_config({"os_release": "trixie"})
+    assert trixie.os_release == "trixie"
+    assert trixie.ami_parameter == "/aws/service/debian/release/13/latest/amd64"
+    assert load_config({"os_release": " trixie "}).os_release == "trixie"  # as -c passes it, spaces and all
+
+
+@pytest.mark.parametrize("bad", ["sid", "Trixie", "13", "", "debian-12"])
+def test_a_bad_os_release_names_the_key_the_value_and_every_release(bad: str) -> None:
+    message = error_of(os_release=bad)
+    assert message.startswith(f"config 'os_release' = {bad!r} is invalid: expected one of ")
+    assert "bookworm (Debian 12, OpenStack Zed)" in message
+    assert "trixie (Debian 13, OpenStack 2025.1 Epoxy, experimental)" in message

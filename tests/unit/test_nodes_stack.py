@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from tests.conftest import SynthesizedApp, synthesize
 
@@ -207,6 +207,8 @@ def test_the_ami_is_resolved_once_at_creation_not_on_every_update(nodes: Templat
     create = json.loads(resolver["Create"])
     assert (create["service"], create["action"]) == ("SSM", "getParameter")
     assert create["parameters"] == {"Name": "/aws/service/debian/release/12/latest/amd64"}
+    nodes.has_resource_properties("Custom::AWS", {"Create": Match.serialized_json(Match.object_like(
+        {"action": "getParameter", "parameters": {"Name": "/aws/service/debian/release/12/latest/amd64"}}))})  # fmt: skip
     assert create["physicalResourceId"] == {"responsePath": "Parameter.Value"}
     assert "Update" not in resolver  # an update keeps the physical ID: the launch AMI
     images = {json.dumps(i["Properties"]["ImageId"]) for i in nodes.find_resources("AWS::EC2::Instance").values()}
@@ -224,6 +226,32 @@ def test_a_new_ami_id_keeps_the_launch_ami_and_reaches_the_nodes_by_root_volume_
     assert all(i["Properties"]["ImageId"] == {"Ref": logical} for i in nodes.find_resources("AWS::EC2::Instance").values())
     orchestration = json.dumps(app.template(app.stacks.orchestration).to_json())
     assert '\\"image_id\\":\\"ami-0123456789abcdef0\\"' in orchestration.replace(" ", "")
+
+
+@pytest.mark.synth
+def test_os_release_trixie_launches_from_debian_13s_parameter_and_tells_every_node() -> None:
+    app = synthesize({"os_release": "trixie"})
+    nodes = app.template(app.stacks.nodes)
+    logical, resolver = _launch_image(nodes)
+    create = json.loads(resolver["Create"])
+    assert (create["service"], create["action"]) == ("SSM", "getParameter")
+    assert create["parameters"] == {"Name": "/aws/service/debian/release/13/latest/amd64"}
+    assert "Update" not in resolver  # pinned at creation, as for bookworm
+    nodes.has_resource_properties("Custom::AWS", {"Create": Match.serialized_json(Match.object_like(
+        {"action": "getParameter", "parameters": {"Name": "/aws/service/debian/release/13/latest/amd64"}}))})  # fmt: skip
+    # the resolver may read that parameter only
+    policies = json.dumps(nodes.find_resources("AWS::IAM::Policy"))
+    assert "parameter/aws/service/debian/release/13/latest/amd64" in policies
+    assert "release/12" not in json.dumps(nodes.to_json())
+    for instance in nodes.find_resources("AWS::EC2::Instance").values():
+        assert instance["Properties"]["ImageId"] == {"Ref": logical}
+        userdata = json.dumps(instance["Properties"]["UserData"])
+        assert "\\nOS_RELEASE=trixie\\n" in userdata and "OS_RELEASE=$OS_RELEASE" in userdata
+
+
+def test_the_default_release_is_bookworm_in_every_nodes_userdata(nodes: Template) -> None:
+    for instance in nodes.find_resources("AWS::EC2::Instance").values():
+        assert "\\nOS_RELEASE=bookworm\\n" in json.dumps(instance["Properties"]["UserData"])
 
 
 def test_node_role_has_only_ssm_core_secret_read_and_artifact_prefix(nodes: Template) -> None:

@@ -21,7 +21,7 @@ import pytest
 import stacks.constructs.python_function as python_function
 from stacks.app_builder import build_app
 from stacks.config import DEPLOYED_IDENTITY_KEY, ConfigError, load_config
-from stacks.deployed_identity import identity
+from stacks.deployed_identity import LAUNCH_RELEASE_KEY, check_unchanged, identity, launch_release, record
 from stacks.step_catalog import STEPS_DIR
 from tests.conftest import ROOT, SynthesizedApp, cdk_json_context
 
@@ -61,6 +61,8 @@ TYPICAL_CHANGES: dict[str, Any] = {
     "floating_ips": 4,  # one more than the default (the quota raised with it)
     "eip_quota": 6,
     "ami_id": "ami-0123456789abcdef0",
+    # A release switch: allowed with ami_id (the new release's AMI, by root volume replacement); see below.
+    "os_release": "trixie",
     "compute_count": 3,
 }
 
@@ -149,6 +151,7 @@ def test_typical_changes_new_step_and_lambda_change_replace_no_node_resource(
     changed = synthesize_changed(tmp_path / "out", TYPICAL_CHANGES, steps_dir=steps)
     assert (changed / "openstack-aws-orchestration.template.json").read_text().count("extra") > 0
     assert "Compute3Instance" in (changed / "openstack-aws-nodes.template.json").read_text()
+    assert "\\nOS_RELEASE=trixie\\n" in (changed / "openstack-aws-nodes.template.json").read_text()
     assert replaced_or_removed(synth_app, changed) == {}
 
 
@@ -172,6 +175,63 @@ def test_a_node_replacing_change_is_refused_once_deployed() -> None:
     app = cdk.App(context={**context, DEPLOYED_IDENTITY_KEY: deployed, "object_count": 1})
     with pytest.raises(ConfigError, match=r"without object2.*deletes its instance and disks"):
         build_app(app, nag=False)
+
+
+@pytest.mark.synth
+def test_a_release_switch_alone_keeps_the_launch_ami(synth_app: SynthesizedApp, tmp_path: Path) -> None:
+    """Without a deployed-identity record (a cloud deployed without `make deploy`), a changed os_release changes the
+    launch image's Create call only: no node is replaced, and every instance keeps the resolved launch AMI."""
+    changed = synthesize_changed(tmp_path / "out", {"os_release": "trixie"})
+    assert replaced_or_removed(synth_app, changed, only=("openstack-aws-nodes",)) == {}
+    old = synth_app.assembly.get_stack_by_name("openstack-aws-nodes").template["Resources"]
+    new = json.loads((changed / "openstack-aws-nodes.template.json").read_text())["Resources"]
+    resolvers = [k for k, r in new.items() if r["Type"] == "Custom::AWS"]
+    assert len(resolvers) == 1 and resolvers[0] in old and "release/13" in new[resolvers[0]]["Properties"]["Create"]
+    for logical, resource in new.items():
+        if resource["Type"] == "AWS::EC2::Instance":
+            assert resource["Properties"]["ImageId"] == old[logical]["Properties"]["ImageId"] == {"Ref": resolvers[0]}
+
+
+def test_a_release_switch_is_refused_once_deployed_unless_ami_id_brings_the_new_release() -> None:
+    """The launch AMI is pinned: switching os_release alone would leave the nodes on the old release while their
+    userdata names the new one. With ami_id the switch is an AMI upgrade (root volume replacement, the rebuild)."""
+    context = cdk_json_context()
+    deployed = identity(load_config(context))
+    app = cdk.App(context={**context, DEPLOYED_IDENTITY_KEY: deployed, "os_release": "trixie"})
+    with pytest.raises(ConfigError) as refused:
+        build_app(app, nag=False)
+    message = str(refused.value)
+    assert message.startswith("config 'os_release' = 'trixie' is invalid: expected 'bookworm', the release the "
+                              "deployed nodes launched from")  # fmt: skip
+    assert "ami_id names a Debian 13 (trixie) AMI" in message
+    assert "aws ssm get-parameter --name /aws/service/debian/release/13/latest/amd64" in message
+    assert "openstack-aws rebuild" in message and "another 'prefix'" in message
+    switched = {**context, DEPLOYED_IDENTITY_KEY: deployed, "os_release": "trixie", "ami_id": "ami-0123456789abcdef0"}
+    assert build_app(cdk.App(context=switched), nag=False).config.os_release == "trixie"
+
+
+def test_the_launch_release_is_kept_across_deploys(tmp_path: Path) -> None:
+    """After a switch to trixie by ami_id, the nodes' launch AMI is still bookworm's: dropping ami_id would send the
+    rebuild back to bookworm's launch snapshot under a trixie userdata, so it is refused; going back is not."""
+    context_file = tmp_path / "cdk.context.json"
+    context_file.write_text(json.dumps({"some-lookup": "kept"}))
+    record(load_config({}), context_file)
+    record(load_config({"os_release": "trixie", "ami_id": "ami-0123456789abcdef0"}), context_file)
+    saved = json.loads(context_file.read_text())
+    recorded = saved[DEPLOYED_IDENTITY_KEY]
+    assert saved["some-lookup"] == "kept"
+    assert (recorded["os_release"], recorded[LAUNCH_RELEASE_KEY]) == ("trixie", "bookworm")
+    with pytest.raises(ConfigError, match=r"config 'os_release' = 'trixie'.*expected 'bookworm'"):
+        check_unchanged(recorded, load_config({"os_release": "trixie"}))
+    check_unchanged(recorded, load_config({}))  # back to the launch release: the rebuild restores its snapshot
+    # A first deploy on trixie launches trixie; a record from before the key means bookworm.
+    trixie_file = tmp_path / "trixie.json"
+    record(load_config({"os_release": "trixie"}), trixie_file)
+    assert json.loads(trixie_file.read_text())[DEPLOYED_IDENTITY_KEY][LAUNCH_RELEASE_KEY] == "trixie"
+    older = {k: v for k, v in identity(load_config({})).items() if k != "os_release"}
+    assert launch_release(older) == "bookworm"
+    with pytest.raises(ConfigError, match="os_release"):
+        check_unchanged(older, load_config({"os_release": "trixie"}))
 
 
 def test_growing_and_unguarded_changes_pass_the_identity_check() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from stacks import userdata
 from stacks.config import load_config
-from tests.conftest import SynthesizedApp
+from tests.conftest import ROOT, SynthesizedApp
 
 EC2_USERDATA_LIMIT = 16 * 1024
 # The longest values the deploy-time tokens can take (ARN with suffix, bucket name, IPv4, region).
@@ -124,3 +124,55 @@ def test_every_compute_node_is_in_hosts_and_compute_ips() -> None:
     assert "COMPUTE_IPS='172.31.32.21 172.31.32.22 172.31.32.23'" in script
     hosts = re.search(r"HOSTS_BLOCK=(.*)", script).group(1)
     assert all(f"172.31.32.2{i} compute{i}" in hosts for i in (1, 2, 3)) and "172.31.32.31 block1" in hosts
+
+
+def _compute1(**context: object) -> str:
+    return userdata.render(load_config(context), "compute1", "compute", region="r", elastic_ip="e", secret_arn="a",
+                           bucket="b")  # fmt: skip
+
+
+def test_the_release_reaches_cluster_env_and_picks_the_prefetch_list() -> None:
+    bookworm, trixie = _compute1(), _compute1(os_release="trixie")
+    assert "\nOS_RELEASE=bookworm\n" in bookworm and "\nOS_RELEASE=trixie\n" in trixie
+    cluster_env = trixie[trixie.index('cat > "$FACTS/cluster.env" <<EOF') :].split("\nEOF\n", 1)[0]
+    assert "\nOS_RELEASE=$OS_RELEASE" in cluster_env
+
+    def packages(script: str) -> set[str]:
+        return set(re.search(r"PACKAGES='?([^'\n]*)", script).group(1).split())
+
+    assert {"neutron-linuxbridge-agent", "ebtables"} <= packages(bookworm)
+    assert not {"openvswitch-switch", "neutron-openvswitch-agent"} & packages(bookworm)
+    assert {"openvswitch-switch", "neutron-openvswitch-agent", "nova-compute"} <= packages(trixie)
+    assert not {"neutron-linuxbridge-agent", "ebtables"} & packages(trixie)
+
+
+def _release_check(os_release: str, codename: str | None, tmp_path) -> subprocess.CompletedProcess[str]:
+    """userdata/node.sh's release check, run alone with /etc/os-release replaced by a fake naming `codename`
+    (None: no such file)."""
+    script = (ROOT / "userdata" / "node.sh").read_text()
+    block = script[script.index("# Release check:") : script.index("FACTS=/etc/openstack-aws")]
+    fake = tmp_path / f"os-release-{len(list(tmp_path.iterdir()))}"  # one per call
+    if codename is not None:
+        fake.write_text(f'PRETTY_NAME="Debian GNU/Linux"\nNAME="Debian GNU/Linux"\nID=debian\nVERSION_CODENAME={codename}\n')
+    block = block.replace(". /etc/os-release", f". {fake}")
+    assert str(fake) in block, "the check reads /etc/os-release"
+    return subprocess.run(["bash", "-c", f"set -euo pipefail\nOS_RELEASE={os_release}\n{block}echo passed"],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+
+
+@pytest.mark.parametrize(("os_release", "codename"), [("bookworm", "bookworm"), ("trixie", "trixie"),
+                                                       ("trixie", '"trixie"')])  # fmt: skip
+def test_the_release_check_passes_on_the_configured_release(os_release: str, codename: str, tmp_path) -> None:
+    proc = _release_check(os_release, codename, tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "passed\n", "")
+
+
+def test_the_release_check_stops_on_another_release_naming_both_and_the_fix(tmp_path) -> None:
+    proc = _release_check("trixie", "bookworm", tmp_path)
+    assert proc.returncode == 1 and "passed" not in proc.stdout
+    message = " ".join(proc.stderr.split())
+    assert "this AMI is Debian 'bookworm' (VERSION_CODENAME in /etc/os-release)" in message
+    assert "the stack's os_release is 'trixie'" in message and "Stopped before changing this node" in message
+    assert "os_release=bookworm to match the AMI, or ami_id=<a Debian trixie AMI>" in message
+    missing = _release_check("bookworm", None, tmp_path)
+    assert missing.returncode == 1 and "this AMI is Debian 'unknown'" in missing.stderr

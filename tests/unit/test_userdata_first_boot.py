@@ -17,14 +17,19 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: mount nam
 AGENT_INSTALL = "apt-get -o DPkg::Lock::Timeout=600 install -y /tmp/amazon-ssm-agent.deb"
 
 
-def first_boot(tmp_path: Path, node: str, *, egress: str = "nat-gateway", **env: str) -> FirstBoot:
+def first_boot(
+    tmp_path: Path, node: str, *, egress: str = "nat-gateway", release: str = "bookworm", ami_release: str = "",
+    succeeds: bool = True, **env: str,
+) -> FirstBoot:
+    """The node's first boot with config os_release=`release` on an AMI of `ami_release` (default: the same)."""
     role = node.rstrip("0123456789")
     script = userdata.render(
-        load_config({"management_egress": egress}), node, role, region="eu-west-1", elastic_ip="203.0.113.10",
-        secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:x", bucket="b",
+        load_config({"management_egress": egress, "os_release": release}), node, role, region="eu-west-1",
+        elastic_ip="203.0.113.10", secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:x", bucket="b",
     )  # fmt: skip
-    boot = run_first_boot(script, CONTROLLER_ENIS if role == "controller" else COMPUTE_ENIS, tmp_path, **env)
-    assert boot.returncode == 0, boot.output
+    enis = CONTROLLER_ENIS if role == "controller" else COMPUTE_ENIS
+    boot = run_first_boot(script, enis, tmp_path, ami_release=ami_release or release, **env)
+    assert (boot.returncode == 0) == succeeds, boot.output
     return boot
 
 
@@ -103,3 +108,21 @@ def test_every_apt_call_waits_for_the_lock_and_is_retried(tmp_path: Path) -> Non
     assert len([c for c in boot.calls if c.startswith("curl https://s3.eu-west-1.amazonaws.com/")]) == 3
     assert "SSM agent install: attempt 1 of 3 failed" in boot.output
     assert not [c for c in boot.calls if c.startswith("dpkg")]
+
+
+def test_a_trixie_node_on_a_trixie_ami_writes_its_release_and_prefetches_trixies_packages(tmp_path: Path) -> None:
+    boot = first_boot(tmp_path, "controller", release="trixie")
+    assert "\nOS_RELEASE=trixie\n" in boot.written("/etc/openstack-aws/cluster.env")
+    prefetch = boot.calls[boot.index("apt-get -o DPkg::Lock::Timeout=600 install -y --download-only")].split()
+    assert {"openvswitch-switch", "neutron-openvswitch-agent", "python3-pymemcache"} <= set(prefetch)
+    assert "neutron-linuxbridge-agent" not in prefetch
+
+
+def test_an_ami_of_another_release_stops_the_first_boot_before_anything_changes(tmp_path: Path) -> None:
+    boot = first_boot(tmp_path, "compute1", release="trixie", ami_release="bookworm", succeeds=False)
+    assert boot.returncode == 1 and boot.calls == []  # no hostname, no agent, no apt, no reboot-time config
+    assert not (boot.etc / "openstack-aws").exists() and not (boot.etc / "hostname").exists()
+    message = " ".join(boot.output.split())
+    assert "this AMI is Debian 'bookworm' (VERSION_CODENAME in /etc/os-release), but the stack's os_release is " \
+        "'trixie'" in message  # fmt: skip
+    assert "os_release=bookworm to match the AMI, or ami_id=<a Debian trixie AMI>" in message

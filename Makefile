@@ -12,6 +12,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 CONTEXT ?=
 # The rig's compute nodes for rig, rig-up, local and local-rebuild (tests/rig/config.py reads it; empty: 1).
 export COMPUTE_COUNT
+# The rig's Debian release (bookworm, the default, or trixie: issue 14; tests/rig/config.py reads it).
+export OS_RELEASE
 
 .PHONY: help setup synth test lint deploy diff destroy rig rig-up rig-down rig-kill-test local local-rebuild local-down boot-proof bench diagram clean
 .DEFAULT_GOAL := help

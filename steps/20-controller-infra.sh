@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # step: controller-infra
 # roles: controller
-# after: base
+# after: datapath
 # timeout: 1800
 # uses: sockets
 # inputs: node facts (MGMT_IP), cluster facts, secrets DB_ROOT_PASS RABBIT_PASS
@@ -73,16 +73,17 @@ if changed "$epmd_dropin" || [[ $(systemctl show -p NeedDaemonReload --value epm
     mark_changed restarted:epmd.socket
 fi
 # --- user openstack with the secret's password (a rotated one is set: the services' transport_url follows in their
-# own steps); rabbitmqctl reads a password it is not given as an argument from stdin.
+# own steps); rabbitmqctl reads a password it is not given as an argument from stdin (not with -q: RabbitMQ 4's
+# rabbitmqctl then waits forever).
 svc_apply "/etc/rabbitmq/rabbitmq.conf $epmd_dropin" rabbitmq-server
 wait_for "RabbitMQ" 120 rabbitmqctl -q status
 if ! rabbitmqctl -q list_users | awk '{print $1}' | grep -x openstack >/dev/null; then
-    printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q add_user openstack >/dev/null ||
+    printf '%s\n' "$RABBIT_PASS" | rabbitmqctl add_user openstack >/dev/null ||
         die "rabbitmqctl add_user openstack failed: see /var/log/rabbitmq"
     mark_changed rabbitmq:openstack
     log "RabbitMQ user openstack created"
-elif ! printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q authenticate_user openstack >/dev/null 2>&1; then
-    printf '%s\n' "$RABBIT_PASS" | rabbitmqctl -q change_password openstack >/dev/null ||
+elif ! printf '%s\n' "$RABBIT_PASS" | rabbitmqctl authenticate_user openstack >/dev/null 2>&1; then
+    printf '%s\n' "$RABBIT_PASS" | rabbitmqctl change_password openstack >/dev/null ||
         die "rabbitmqctl change_password openstack failed: see /var/log/rabbitmq"
     mark_changed rabbitmq:openstack:password
     log "RabbitMQ user openstack: password set to the secret's (it had another)"
@@ -93,8 +94,12 @@ if ! rabbitmqctl -q list_user_permissions openstack | grep -E '^/\s+\.\*\s+\.\*\
     log "RabbitMQ permissions for openstack set"
 fi
 
-# --- memcached on the management address.
+# --- memcached on the management address, and on no other (Debian 13's file adds "-l ::1").
 set_line /etc/memcached.conf '^-l ' "-l $MGMT_IP"
+if grep -vxF -- "-l $MGMT_IP" /etc/memcached.conf | grep -q '^-l '; then
+    sed -i "/^-l /{/^-l ${MGMT_IP//./\\.}\$/!d}" /etc/memcached.conf
+    mark_changed /etc/memcached.conf
+fi
 svc_apply "/etc/memcached.conf" memcached
 
 # --- etcd: the install guide's coordination store, which nothing here uses (no [coordination] backend_url), and

@@ -5,7 +5,7 @@
 # timeout: 1200
 # uses: service
 # inputs: node facts, cluster facts (CONTROLLER_IP, ELASTIC_IP), secrets ADMIN_PASS DEMO_PASS KEYSTONE_DBPASS
-# guarantees: keystone (uwsgi, keystone.service) on MGMT_IP:5000 only (links to https://ELASTIC_IP:5000 for clients of the public-tls proxy) with fernet tokens; identity endpoints public=https://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with role myrole; /root/admin-openrc and /root/demo-openrc (OS_INTERFACE=internal)
+# guarantees: keystone (uwsgi, keystone.service) on MGMT_IP:5000 only (links to https://ELASTIC_IP:5000 for clients of the public-tls proxy) with fernet tokens; identity endpoints public=https://ELASTIC_IP:5000/v3, internal/admin=http://CONTROLLER_IP:5000/v3; projects service and demo, user demo with roles myrole and member; /root/admin-openrc and /root/demo-openrc (OS_INTERFACE=internal)
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -68,6 +68,9 @@ os_ensure_project demo "Demo Project"
 os_ensure_user demo DEMO_PASS
 os_ensure_role myrole
 os_ensure_grant demo demo myrole
+# The services' secure-RBAC defaults (enforced since 2023.1-2025.1) let a project act only with member (or reader);
+# the guide's myrole alone lets demo create no server, network or router there. keystone-manage bootstrap made it.
+os_ensure_grant demo demo member
 
 write_openrc() { # FILE USER PASSWORD PROJECT
     write_file "$1" 0600 <<EOF2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # step: nova-compute
 # roles: compute
-# after: base
+# after: datapath
 # timeout: 1800
 # uses: service, nova
 # inputs: node facts (optional VIRT_TYPE=kvm|qemu overrides detection), cluster facts (ELASTIC_IP), secrets NOVA_PASS PLACEMENT_PASS NEUTRON_PASS RABBIT_PASS MEMCACHE_SECRET_KEY
@@ -52,6 +52,11 @@ compute_driver = libvirt.LibvirtDriver
 [libvirt]
 virt_type = $virt_type
 EOF2
+if [[ "$(neutron_backend)" == openvswitch ]]; then
+    # os-vif plugs ports into br-int over OVSDB as user nova: not through db.sock (root's only) but through the
+    # loopback manager the openvswitch agent opens for itself (its own ovsdb_connection, also os-vif's default).
+    ini_set /etc/nova/nova-compute.conf os_vif_ovs ovsdb_connection tcp:127.0.0.1:6640
+fi
 
 # nova-compute tells systemd it is ready only once it reached nova-conductor, which may come up much later on
 # the controller: no start timeout, so systemd never kills it while it waits.

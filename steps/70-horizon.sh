@@ -12,7 +12,7 @@ step_begin
 require_role controller
 require_vars ELASTIC_IP
 
-apt_install openstack-dashboard-apache python3-memcache
+apt_install openstack-dashboard-apache python3-pymemcache
 
 settings=/etc/openstack-dashboard/local_settings.py
 [[ -e "$settings" ]] || die "$settings is missing: the openstack-dashboard package did not install completely"
@@ -51,21 +51,29 @@ write_file "$settings" 0644 < <(
 # Sessions live in memcached, shared by every Apache process that serves the dashboard. Debian's snippet
 # local_settings.d/_0006_debian_cache.py sets a per-process LocMemCache and is read after local_settings.py, so a
 # session existed only in the process that logged the user in and every other one sent them back to the login
-# page; a snippet sorted after it wins.
+# page; a snippet sorted after it wins. PyMemcacheCache: Django 4.2 (Debian 13) has no MemcachedCache, 3.2 has both.
 write_file /etc/openstack-dashboard/local_settings.d/_9999_openstack_aws.py 0644 <<EOF2
 # openstack-aws (managed by the horizon step): sessions in memcached, for every process.
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.MemcachedCache",
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
                       "LOCATION": "$CONTROLLER_IP:11211"}}
 EOF2
 
+# One Python interpreter for the dashboard, whatever the Host header. mod_wsgi gives each server name its own
+# sub-interpreter by default, and Debian 13's cryptography (a PyO3 module) loads in one only: the second name's
+# requests got HTTP 500 ("PyO3 modules ... may only be initialized once per interpreter process").
+write_file /etc/apache2/conf-available/openstack-aws-dashboard.conf 0644 <<<'WSGIApplicationGroup %{GLOBAL}'
+if [[ ! -e /etc/apache2/conf-enabled/openstack-aws-dashboard.conf ]]; then
+    a2enconf -q openstack-aws-dashboard
+    mark_changed apache-conf
+fi
 # Debian's vhost serves the dashboard at / on port 80; make sure it is the enabled site.
 if [[ -e /etc/apache2/sites-enabled/000-default.conf ]]; then a2dissite -q 000-default; mark_changed apache-site; fi
 if [[ ! -e /etc/apache2/sites-enabled/openstack-dashboard.conf ]]; then
     a2ensite -q openstack-dashboard
     mark_changed apache-site
 fi
-svc_apply "$settings /etc/openstack-dashboard/local_settings.d/_9999_openstack_aws.py apache-site packages" apache2
+svc_apply "$settings /etc/openstack-dashboard/local_settings.d/_9999_openstack_aws.py apache-site apache-conf /etc/apache2/conf-available/openstack-aws-dashboard.conf packages" apache2
 # What Django ends up with after every snippet, as the dashboard's processes load it: as www-data, since loading
 # the settings creates Horizon's secret key file when it is missing, and a root-owned one answers every page with
 # HTTP 500 (as after any `manage.py` run as root, which the ownership repair below also undoes).
@@ -78,7 +86,7 @@ fi
 backend=$(cd /usr/share/openstack-dashboard && runuser -u www-data -- env DJANGO_SETTINGS_MODULE=openstack_dashboard.settings python3 -W ignore -c \
     'from django.conf import settings as s; print(s.CACHES["default"]["BACKEND"], s.SESSION_ENGINE)') ||
     die "cannot load the dashboard's settings (see /var/log/openstack-dashboard/error.log)"
-[[ "$backend" == "django.core.cache.backends.memcached.MemcachedCache django.contrib.sessions.backends.cache" ]] ||
+[[ "$backend" == "django.core.cache.backends.memcached.PyMemcacheCache django.contrib.sessions.backends.cache" ]] ||
     die "the dashboard's sessions are not in memcached ($backend): a snippet in /etc/openstack-dashboard/local_settings.d overrides CACHES"
 wait_http "http://$CONTROLLER_IP/" 60
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Host: $ELASTIC_IP" "http://$CONTROLLER_IP/auth/login/")

@@ -278,7 +278,7 @@ write_file /etc/systemd/system/openstack-aws-netfix.service 0644 <<EOF2
 Description=openstack-aws network fix (provider MAC, forwarding, policy routing, MASQUERADE on $PUBLIC_IF)
 Wants=network-online.target
 After=network-online.target
-Before=neutron-linuxbridge-agent.service neutron-l3-agent.service
+Before=neutron-linuxbridge-agent.service neutron-openvswitch-agent.service neutron-l3-agent.service
 Wants=openstack-aws-provider-owners.service
 
 [Service]

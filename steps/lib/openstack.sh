@@ -7,6 +7,9 @@
 
 OSA_LIB_OPENSTACK=1
 OS_REGION=RegionOne
+# neutron_backend: Neutron's layer 2 on this node's release: linuxbridge on Debian 12 (Zed), openvswitch on 13
+# (2025.1 removed linuxbridge: docs/epoxy-trixie-plan.md).
+neutron_backend() { if grep -qx 'VERSION_CODENAME=bookworm' "${OSA_OS_RELEASE:-/etc/os-release}"; then echo linuxbridge; else echo openvswitch; fi; }
 
 # ---------------------------------------------------------------------------------------------------- database
 # mysql_root: the MariaDB client as root through the unix socket (Debian's root@localhost uses unix_socket).

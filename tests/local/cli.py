@@ -35,13 +35,15 @@ from tests.rig import nodes as rig_nodes
 from tests.rig.runner import kill_running_steps
 from tests.rig.sh import RigError
 
-BUILD = ROOT / "build" / "local"
+#: Per release, like the rig (OS_RELEASE: tests/rig/config.py).
+BUILD = ROOT / "build" / ("local" if rig_config.OS_RELEASE == "bookworm" else f"local-{rig_config.OS_RELEASE}")
 
 
 def synth_context() -> dict[str, Any]:
-    """cdk.json's context with the rig's compute nodes (`-c compute_count=N`): the machine must expect each of them
-    (discovery, the agents' wait, the compute steps' targets)."""
-    return {**cdk_json_context(), "compute_count": len(rig_config.nodes_for_role("compute"))}
+    """cdk.json's context with the rig's compute nodes (`-c compute_count=N`: the machine must expect each of them
+    for discovery, the agents' wait and the compute steps' targets) and its release (userdata checks it)."""
+    return {**cdk_json_context(), "compute_count": len(rig_config.nodes_for_role("compute")),
+            "os_release": rig_config.OS_RELEASE}
 
 
 def synthesize() -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 up()
             except BaseException:
-                log("up failed: tearing down what was made (state in build/rig/state.json)")
+                log(f"up failed: tearing down what was made (state in {config.SHOWN_BUILD}/state.json)")
                 teardown.down()
                 raise
             return 0

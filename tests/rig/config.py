@@ -17,8 +17,18 @@ from lambdas.common import secret_keys
 from stacks.config import MAX_COMPUTE_NODES, ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("RIG_BUILD_DIR", REPO / "build" / "rig"))
-BASE = BUILD / "base"  # debootstrapped bookworm, built once
+#: The nodes' Debian release (the stack's os_release): bookworm (OpenStack Zed) or trixie (2025.1 Epoxy, issue 14).
+RELEASES = ("bookworm", "trixie")
+OS_RELEASE = os.environ.get("OS_RELEASE", "").strip() or "bookworm"
+if OS_RELEASE not in RELEASES:
+    # at import, before any command runs: a plain message, not a traceback
+    raise SystemExit(f"OS_RELEASE={OS_RELEASE!r}: the rig knows {' and '.join(RELEASES)} (empty: bookworm)")
+_SHARED = Path(os.environ.get("RIG_BUILD_DIR", REPO / "build" / "rig"))
+#: A release other than bookworm has a rig of its own (base image, nodes, state); only one rig runs at a time.
+BUILD = _SHARED if OS_RELEASE == "bookworm" or "RIG_BUILD_DIR" in os.environ else _SHARED.with_name(
+    f"rig-{OS_RELEASE}")
+BASE = BUILD / "base"  # debootstrapped OS_RELEASE, built once
+SHOWN_BUILD = BUILD.relative_to(REPO) if BUILD.is_relative_to(REPO) else BUILD  # for messages: build/rig...
 BASE_MARKER = BASE / ".rig-base-complete"
 NODES_DIR = BUILD / "nodes"  # one root file system per node
 DISKS_DIR = BUILD / "disks"  # sparse backing files of the data disks
@@ -38,7 +48,7 @@ def public_tls() -> list[tuple[int, int, str]]:
     if not match:
         raise ValueError("steps/lib/optional/public.sh has no PUBLIC_TLS=(...) list")
     return [(int(a), int(b), step) for a, b, step in re.findall(r'"(\d+) (\d+) ([a-z-]+)"', match.group(1))]
-TEST_IMAGE = BUILD / "test-image.img"
+TEST_IMAGE = _SHARED / "test-image.img"  # the guest image, the same whatever the nodes run
 STATE = BUILD / "state.json"
 ENI_TABLE = BUILD / "eni.json"
 SECRETS = BUILD / "secrets.json"

@@ -7,6 +7,8 @@ PACKAGES=(
   apt-cacher-ng curl python3 iputils-ping tcpdump kmod xz-utils
   # the VPC's DHCP and resolver (tests/rig/vpc_services.py)
   dnsmasq-base
+  # the nodes' veths hand over finished checksums, as a NIC does (tests/rig/node-launch.sh)
+  ethtool
   # Horizon in a real browser from the rig's internet side (tests/rig/horizon_browser.py)
   chromium chromium-driver
   # the openstack CLI of a remote operator, from the rig's internet side (tests/rig/remote_cli.py)

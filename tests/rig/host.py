@@ -106,7 +106,7 @@ def ensure_cache() -> None:
             break
         time.sleep(0.1)
     else:
-        raise RigError("apt-cacher-ng did not write its pid file; see build/rig/logs/acng/")
+        raise RigError(f"apt-cacher-ng did not write its pid file; see {config.SHOWN_BUILD}/logs/acng/")
     pid = int(pidfile.read_text().strip())
     state.set_item("pids", "acng", pid)
     url = f"http://127.0.0.1:{config.CACHE_PORT}/acng-report.html"

@@ -43,6 +43,7 @@ def stack_config() -> Config:
         "object_count": len(config.nodes_for_role("object")),
         "block_storage": bool(config.nodes_for_role("block")),
         "floating_ips": len(config.FLOATING),
+        "os_release": config.OS_RELEASE,
     })
     # The rig's probe is on a documentation range, which a user's config rightly refuses; its name is the one the
     # rig's VPC resolver answers.

@@ -49,6 +49,11 @@ while :; do
     ip link add "$hif" type veth peer name "$cif"
     ip link set "$cif" address "$mac"
     ip link set "$hif" mtu 9001
+    # An ENA NIC hands the instance frames with finished checksums. A veth passes on what the host or another node
+    # sent with its checksum still to be filled in (CHECKSUM_PARTIAL); Open vSwitch's userspace datapath (Debian 13
+    # nodes on a kernel without openvswitch) forwards that unfinished and the receiving stack drops it (TCP from
+    # the host's apt cache stayed in SYN-SENT). Without tx checksumming here the kernel finishes it on the way in.
+    ethtool -K "$hif" tx off >/dev/null
     ip link set "$cif" mtu 9001
     echo 1 > "/proc/sys/net/ipv6/conf/$hif/disable_ipv6"
     ip link set "$hif" master "$bridge" up

@@ -40,10 +40,10 @@ def ensure_base() -> None:
     tmp = config.BUILD / "base.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
-    log("building the base image (debootstrap bookworm minbase through the cache)")
+    log(f"building the base image (debootstrap {config.OS_RELEASE} minbase through the cache)")
     t0 = time.monotonic()
     env = dict(os.environ, http_proxy=f"http://127.0.0.1:{config.CACHE_PORT}")
-    run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(tmp),
+    run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", config.OS_RELEASE, str(tmp),
          "http://deb.debian.org/debian"], env=env, timeout=1800)
     _configure_base(tmp)
     if config.BASE.exists():
@@ -56,10 +56,11 @@ def ensure_base() -> None:
 def _configure_base(root: Path) -> None:
     """What every node shares: apt through the host cache, the Debian sources an AMI has, interface naming."""
     (root / "etc/apt/sources.list").write_text("")
+    rel = config.OS_RELEASE
     (root / "etc/apt/sources.list.d/debian.sources").write_text(
-        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
+        f"Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {rel} {rel}-updates\nComponents: main\n"
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-        "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n"
+        f"Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: {rel}-security\nComponents: main\n"
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     (root / "etc/apt/apt.conf.d/01rig-proxy").write_text(
         f'// rig: packages come only through the host cache\nAcquire::http::Proxy "{config.APT_PROXY}";\n'
@@ -285,10 +286,10 @@ def wait_booted(spec: NodeSpec, timeout: float = 180) -> int:
         if pid:
             break
         if not launcher_pid(spec):
-            raise RigError(f"{spec.name}: the launcher exited; see build/rig/logs/{spec.name}.console.log")
+            raise RigError(f"{spec.name}: the launcher exited; see {config.SHOWN_BUILD}/logs/{spec.name}.console.log")
         time.sleep(0.2)
     if not pid:
-        raise RigError(f"{spec.name}: no container after {timeout:.0f}s; see build/rig/logs/{spec.name}.console.log")
+        raise RigError(f"{spec.name}: no container after {timeout:.0f}s; see {config.SHOWN_BUILD}/logs/{spec.name}.console.log")
     status = ""
     while time.monotonic() < deadline:  # early on systemd's socket may not exist yet: ask again
         left = max(5.0, deadline - time.monotonic())
@@ -325,7 +326,7 @@ def wait_agent(spec: NodeSpec, timeout: float = 1800) -> float:
     t0 = time.monotonic()
     while agent_ping(spec) is None:
         if not launcher_pid(spec):
-            raise RigError(f"{spec.name}: the launcher exited; see build/rig/logs/{spec.name}.console.log")
+            raise RigError(f"{spec.name}: the launcher exited; see {config.SHOWN_BUILD}/logs/{spec.name}.console.log")
         if time.monotonic() - t0 > timeout:
             raise RigError(f"{spec.name}: no SSM agent after {timeout:.0f}s: see /var/log/cloud-init-output.log "
                            f"and /var/log/openstack-aws-userdata.log on the node (exec {spec.name})")
@@ -354,7 +355,7 @@ def reboot(spec: NodeSpec) -> None:
     while time.monotonic() < deadline and leader(spec) in (old, None):
         time.sleep(0.5)
     if leader(spec) in (old, None):
-        raise RigError(f"{spec.name} did not restart within 120 s of 'systemctl reboot' (see build/rig/logs)")
+        raise RigError(f"{spec.name} did not restart within 120 s of 'systemctl reboot' (see {config.SHOWN_BUILD}/logs)")
     wait_booted(spec)
     log(f"{spec.name}: rebooted (leader pid {old} -> {leader(spec)})")
 

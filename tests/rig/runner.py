@@ -191,7 +191,7 @@ def run_steps(selected: list[Step], all_steps: list[Step], steps_dir: Path,
             results.append(Result("ec2-fix", "controller", round(time.monotonic() - t0, 1), True, 0))
             checks.append({"name": "ec2-source-dest-check-off", "ok": not vpc.find_eni(
                 vpc.load_eni_table(), PUBLIC_ENI)["source_dest_check"], "status": "ok",
-                "detail": f"{eni['eni_id']} in build/rig/eni.json", "node": "vpc", "step": "ec2-fix"})
+                "detail": f"{eni['eni_id']} in {config.SHOWN_BUILD}/eni.json", "node": "vpc", "step": "ec2-fix"})
         jobs = [(step, spec) for step in wave for spec in _targets(step)]
         log("wave: " + ", ".join(f"{step.name}@{spec.name}" for step, spec in jobs))
         out: list[Result] = []

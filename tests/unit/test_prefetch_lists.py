@@ -6,12 +6,12 @@ EC2. The lists are per Debian release (issue 14): `userdata/packages/<role>.txt`
 The steps are parsed, not run. An unconditional `apt_install` (a line of the step's top level, with its
 continuation lines) of every step whose roles include the role counts for every release. An `apt_install` inside
 an arm of a `case` on the release, an arm named only by releases (`trixie)`, `bookworm|trixie)`), counts for those
-releases. Any other indented call is conditional (verify's qemu-utils, only for a raw test image) and may be left
-out of the lists.
+releases; an arm named by Neutron's backend (`linuxbridge)`, `openvswitch)`: neutron_backend in
+steps/lib/openstack.sh) counts for the releases that backend is chosen on. Any other indented call is conditional
+(verify's qemu-utils, only for a raw test image) and may be left out of the lists.
 
-Today the steps install bookworm (Zed) only and have no release arms: bookworm's lists are checked against the
-steps, and trixie's against bookworm's with the change docs/epoxy-trixie-plan.md (section 7) names, written out
-below (TRIXIE_CHANGES). Once a step has a release arm, trixie's lists are checked against the steps too."""
+While the steps had no such arms, trixie's lists were checked against bookworm's with the change
+docs/epoxy-trixie-plan.md (section 7) names, written out below (TRIXIE_CHANGES); with arms, against the steps."""
 
 from __future__ import annotations
 
@@ -27,15 +27,18 @@ from stacks.step_catalog import load_steps
 from stacks.userdata import role_packages
 
 #: role -> (added, dropped) in trixie's list against bookworm's: Neutron's Linux bridge agent is gone in 2025.1, so
-#: ML2/OVS (openvswitch-switch and its agent; no ebtables), and Horizon under Django 4.2 needs pymemcache.
+#: ML2/OVS (openvswitch-switch and its agent, ethtool and nftables for the userspace datapath; no ebtables).
 TRIXIE_CHANGES: dict[str, tuple[set[str], set[str]]] = {
     "controller": (
-        {"openvswitch-switch", "neutron-openvswitch-agent", "python3-pymemcache"},
+        {"openvswitch-switch", "neutron-openvswitch-agent", "ethtool"},
         {"neutron-linuxbridge-agent", "ebtables"},
     ),
-    "compute": ({"openvswitch-switch", "neutron-openvswitch-agent"}, {"neutron-linuxbridge-agent", "ebtables"}),
+    "compute": ({"openvswitch-switch", "neutron-openvswitch-agent", "ethtool", "nftables"},
+                {"neutron-linuxbridge-agent", "ebtables"}),
 }
-_RELEASE_NAMES = "|".join(OS_RELEASES)
+#: Neutron's backend -> the releases it is chosen on (neutron_backend: linuxbridge on bookworm only).
+BACKEND_RELEASES = {"linuxbridge": ("bookworm",), "openvswitch": tuple(r for r in OS_RELEASES if r != "bookworm")}
+_RELEASE_NAMES = "|".join([*OS_RELEASES, *BACKEND_RELEASES])
 #: `  trixie)`, `bookworm|trixie) apt_install ...`: an arm of a case on the release, and what follows on its line.
 _RELEASE_ARM = re.compile(rf"^\s*\(?((?:{_RELEASE_NAMES})(?:\s*\|\s*(?:{_RELEASE_NAMES}))*)\)(.*)$")
 
@@ -47,7 +50,8 @@ def installs(path: Path) -> dict[str | None, set[str]]:
     arm: tuple[str, ...] = ()
     for line in text.splitlines():
         if match := _RELEASE_ARM.match(line):
-            arm, line = tuple(r.strip() for r in match[1].split("|")), match[2]
+            names = (r.strip() for r in match[1].split("|"))
+            arm, line = tuple(r for n in names for r in BACKEND_RELEASES.get(n, (n,))), match[2]
         command = line.split(";;")[0].strip()
         if command.startswith("apt_install ") and (arm or line.startswith("apt_install ")):
             words = shlex.split(command, comments=True)[1:]

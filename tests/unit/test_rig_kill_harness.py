@@ -267,4 +267,4 @@ def test_a_kill_test_of_some_steps_needs_only_them_and_what_they_wait_for_instal
 
     steps = step_catalog.load_steps()
     chosen = [s for s in steps if s.name == "keystone"]
-    assert [s.name for s in with_dependencies(chosen, steps)] == ["base", "controller-infra", "keystone"]
+    assert [s.name for s in with_dependencies(chosen, steps)] == ["base", "datapath", "controller-infra", "keystone"]

@@ -27,7 +27,7 @@ def test_the_steps_snippet_is_applied_after_debians_locmem_cache_and_puts_sessio
     settings: dict[str, object] = {}
     for snippet in sorted(snippets):  # openstack_dashboard/settings.py: sorted(filenames), exec each
         exec(snippets[snippet], {}, settings)
-    assert settings["CACHES"] == {"default": {"BACKEND": "django.core.cache.backends.memcached.MemcachedCache",
+    assert settings["CACHES"] == {"default": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
                                               "LOCATION": "172.31.32.11:11211"}}
     assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
 

@@ -112,11 +112,13 @@ def test_the_agents_mapping_replaces_an_earlier_releases(tmp_path: Path, kind: s
 def test_the_controller_maps_the_provider_bridge_and_the_computes_the_backhaul() -> None:
     """Both before the agent's svc_apply, so it (re)starts with the mapping and the devices in place."""
     controller, compute = STEPS / "60-neutron-controller.sh", STEPS / "61-neutron-compute.sh"
-    agent = r'^svc_apply .*neutron-linuxbridge-agent$'
-    assert _line(controller, r'^linuxbridge_conf bridge_mappings "\$PROVIDER_BRIDGE"$') < _line(controller, agent)
-    assert _line(controller, r'^provider_backhaul "\$PROVIDER_BRIDGE"$') < _line(controller, agent)
-    assert _line(compute, r'^linuxbridge_conf physical_interface_mappings "\$PROVIDER_BACKHAUL"$') < _line(compute, agent)
-    assert _line(compute, r"^provider_backhaul$") < _line(compute, agent)
+    agent = r'^svc_apply .* "\$agent"$'
+    assert _line(controller, r'linuxbridge_conf bridge_mappings "\$PROVIDER_BRIDGE"; else$') < _line(controller, agent)
+    assert _line(controller, r"^    ovs_agent_conf$") < _line(controller, agent)
+    assert _line(controller, r'^provider_backhaul "\$PROVIDER_BRIDGE" \$\{ovs:\+"\$ovs"\}$') < _line(controller, agent)
+    assert _line(compute, r'^    linuxbridge_conf physical_interface_mappings "\$PROVIDER_BACKHAUL"$') < _line(compute, agent)
+    assert _line(compute, r"^    provider_backhaul$") < _line(compute, agent)
+    assert _line(compute, r'^    provider_backhaul "" br-ex$') < _line(compute, agent)
     assert "PROVIDER_BRIDGE=br-provider" in (LIB / "openstack.sh").read_text().splitlines()
     assert "PROVIDER_BACKHAUL=osa-provider" in NEUTRON.read_text().splitlines()
 
@@ -157,7 +159,8 @@ def test_provider_backhaul_writes_its_unit_stops_an_agent_holding_the_interface_
         assert "stopped:neutron-linuxbridge-agent" in changes and "provider-backhaul" in changes
         assert "provider backhaul: " in first.stdout and "br-test: took brqold's ports" in first.stdout
         text = unit.read_text()
-        assert "Before=neutron-linuxbridge-agent.service" in text and "WantedBy=multi-user.target" in text
+        assert "Before=neutron-linuxbridge-agent.service neutron-openvswitch-agent.service" in text
+        assert "WantedBy=multi-user.target" in text
         assert f"ExecStart={script} osa-provider br-test" in text.splitlines()
         assert "Type=oneshot" in text and "RemainAfterExit=yes" in text
         calls.unlink()

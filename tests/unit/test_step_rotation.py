@@ -112,10 +112,16 @@ keystone-manage() {
 }
 wait_for() { shift 2; "$@" >/dev/null; }
 svc_apply() { :; }
-# rabbitmqctl reads a password it is not given from stdin (3.10's add_user, authenticate_user, change_password)
+# rabbitmqctl reads a password it is not given from stdin (3.10's add_user, authenticate_user, change_password),
+# but RabbitMQ 4's (Debian 13) never returns when also given -q
 rabbitmqctl() {
     argv rabbitmqctl "$@"
-    local line
+    local line quiet=
+    if [[ "$1" == -q ]]; then quiet=1; shift; fi
+    case "$1" in add_user | change_password | authenticate_user)
+        [[ -z "$quiet" ]] || { echo "rabbitmqctl -q $1 would wait forever on RabbitMQ 4" >&2; return 1; } ;;
+    esac
+    set -- "" "$@"
     case "$2" in
     status) ;;
     list_users) [[ ! -e "$S/rabbit" ]] || printf 'openstack\t[]\n' ;;

@@ -9,7 +9,34 @@ neutron_conf_common() {
     ini_common "$conf" neutron
     ini_authtoken "$conf" neutron "$NEUTRON_PASS"
     # Debian's neutron 21 marks linuxbridge experimental: server and agents refuse it unless enabled.
-    ini_set "$conf" experimental linuxbridge true
+    if [[ "$(neutron_backend)" == linuxbridge ]]; then ini_set "$conf" experimental linuxbridge true; fi
+}
+
+# neutron_agent: the layer 2 agent's service and configuration file.
+neutron_agent() {
+    if [[ "$(neutron_backend)" == linuxbridge ]]; then
+        echo neutron-linuxbridge-agent /etc/neutron/plugins/ml2/linuxbridge_agent.ini
+    else
+        echo neutron-openvswitch-agent /etc/neutron/plugins/ml2/openvswitch_agent.ini
+    fi
+}
+
+# ovs_agent_conf: the openvswitch agent: physnet provider on br-ex (the openvswitch step's, on the datapath it
+# chose; the backhaul links it to the provider network), VXLAN from MGMT_IP, security groups in iptables on a Linux
+# bridge per port (iptables_hybrid: the linuxbridge agent's filtering).
+ovs_agent_conf() {
+    ini_merge /etc/neutron/plugins/ml2/openvswitch_agent.ini root:neutron <<EOF2
+[ovs]
+bridge_mappings = provider:br-ex
+local_ip = $MGMT_IP
+datapath_type = $(ovs-vsctl get bridge br-ex datapath_type)
+[agent]
+tunnel_types = vxlan
+l2_population = true
+[securitygroup]
+enable_security_group = true
+firewall_driver = iptables_hybrid
+EOF2
 }
 
 # linuxbridge_conf KIND TARGET: the linuxbridge agent: physnet provider on TARGET (KIND physical_interface_mappings:
@@ -39,22 +66,25 @@ EOF2
 # through this VXLAN device over the management network, never through their own provider ENIs.
 PROVIDER_BACKHAUL=osa-provider
 
-# provider_backhaul [BRIDGE]: the backhaul device, created now and at every boot before the linuxbridge agent
+# provider_backhaul [BRIDGE [OVS_BRIDGE]]: the backhaul device, created now and at every boot before the agent
 # (openstack-aws-provider-backhaul.service); with BRIDGE (the controller) also that bridge, holding PROVIDER_IF and
-# the backhaul. The node list is re-read from the facts at each run: a deploy that adds computes converges here.
+# the backhaul; with OVS_BRIDGE the openvswitch agent's physnet bridge, joined to them. The node list is re-read from the facts at each run: a deploy that adds computes converges here.
 provider_backhaul() {
     local script=/usr/local/sbin/openstack-aws-provider-backhaul
     local unit=/etc/systemd/system/openstack-aws-provider-backhaul.service master out
+    local args="$PROVIDER_BACKHAUL${1:+ $1}"
+    [[ -z "${2:-}" ]] || args="$PROVIDER_BACKHAUL ${1:-\"\"} $2"  # systemd's empty argument
     write_file /usr/local/sbin/openstack-aws-provider-backhaul 0755 <<'EOF2'
 #!/bin/bash
 # openstack-aws (written by the neutron steps, steps/lib/optional/neutron.sh): the provider network's backhaul.
-#   openstack-aws-provider-backhaul DEVICE [BRIDGE]
+#   openstack-aws-provider-backhaul DEVICE [BRIDGE [OVS_BRIDGE]]
 # DEVICE: VXLAN over the management network, flooding to every other node of CONTROLLER_IP and COMPUTE_IPS
 # (head-end replication: the VPC has no multicast) and learning where each MAC is. BRIDGE (the controller): holds
-# PROVIDER_IF and DEVICE; the linuxbridge agent maps physnet provider to it. Prints one line per change.
+# PROVIDER_IF and DEVICE; the linuxbridge agent maps physnet provider to it. OVS_BRIDGE (the openvswitch agent's
+# physnet bridge): holds DEVICE, or a veth pair's end whose other end is in BRIDGE. Prints one line per change.
 set -euo pipefail
 export LC_ALL=C  # comm and sort agree on the order
-dev=$1 bridge=${2:-}
+dev=$1 bridge=${2:-} ovs=${3:-} lb=osa-prov-lb
 etc=${OSA_ETC:-/etc/openstack-aws}
 for f in "$etc/node.env" "$etc/cluster.env" "$etc/override.env"; do
     # shellcheck disable=SC1090
@@ -118,7 +148,11 @@ if [[ -n $bridge ]]; then
         ip link del dev "$old"
         echo "$bridge: took $old's ports ($PROVIDER_IF and the taps), $old deleted"
     fi
-    for port in "$PROVIDER_IF" "$dev"; do
+    if [[ -n $ovs && ! -e /sys/class/net/$lb ]]; then
+        ip link add "$lb" mtu 1500 type veth peer name osa-prov-ovs mtu 1500
+        echo "$lb: veth to osa-prov-ovs ($ovs)"
+    fi
+    for port in "$PROVIDER_IF" "$dev" ${ovs:+"$lb"}; do
         [[ $(master_of "$port") == "$bridge" ]] && continue
         ip link set dev "$port" master "$bridge"
         echo "$bridge: $port added"
@@ -131,20 +165,34 @@ elif [[ -n ${PROVIDER_IF:-} && -n $(master_of "$PROVIDER_IF") ]]; then
     ip link set dev "$PROVIDER_IF" nomaster
 fi
 ip link set dev "$dev" up
+if [[ -n $ovs ]]; then
+    port=$dev
+    [[ -z $bridge ]] || port=osa-prov-ovs
+    for i in "$port" ${bridge:+"$lb"}; do
+        ip link set dev "$i" up
+        # vswitchd's userspace datapath computes no checksums a veth left to it (Neutron's ovs_use_veth does the same)
+        [[ $(ovs-vsctl get bridge "$ovs" datapath_type) != netdev ]] || ethtool -K "$i" tx off >/dev/null 2>&1 || true
+    done
+    if ! ovs-vsctl list-ports "$ovs" | grep -qx "$port"; then
+        ovs-vsctl add-port "$ovs" "$port"
+        echo "$ovs: $port added"
+    fi
+fi
 EOF2
     write_file /etc/systemd/system/openstack-aws-provider-backhaul.service 0644 <<EOF2
 [Unit]
 Description=openstack-aws provider backhaul ($PROVIDER_BACKHAUL${1:+ in $1}) over the management network
 Wants=network-online.target
 After=network-online.target
-Before=neutron-linuxbridge-agent.service
+After=openvswitch-switch.service
+Before=neutron-linuxbridge-agent.service neutron-openvswitch-agent.service
 # network-online: PROVIDER_IF has its name; the management address may still come later (the device needs it only
 # to send, like a service bound with ip_nonlocal_bind).
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=$script $PROVIDER_BACKHAUL${1:+ $1}
+ExecStart=$script $args
 
 [Install]
 WantedBy=multi-user.target
@@ -159,7 +207,7 @@ EOF2
         mark_changed stopped:neutron-linuxbridge-agent
     fi
     svc_apply "$script $unit" openstack-aws-provider-backhaul
-    out=$("$script" $PROVIDER_BACKHAUL ${1:+"$1"}) || die "$script failed (output above)"
+    out=$("$script" $PROVIDER_BACKHAUL "${1:-}" ${2:+"$2"}) || die "$script failed (output above)"
     if [[ -n "$out" ]]; then
         mark_changed provider-backhaul
         log "provider backhaul: ${out//$'\n'/; }"

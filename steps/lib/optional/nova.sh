@@ -6,6 +6,8 @@
 # PLACEMENT_PASS, NEUTRON_PASS and RABBIT_PASS loaded).
 nova_conf_common() {
     local conf=/etc/nova/nova.conf
+    # Consoles are VNC (noVNC on the Elastic IP). Debian 13's nova.conf turns spice on, which its QEMU cannot do
+    # without qemu-system-modules-spice: every build failed ("spice graphics are not supported with this QEMU").
     ini_merge "$conf" root:nova <<EOF2
 [DEFAULT]
 my_ip = $MGMT_IP
@@ -18,6 +20,8 @@ enabled = true
 novncproxy_base_url = $(public_url :6080/vnc_auto.html)
 server_listen = \$my_ip
 server_proxyclient_address = \$my_ip
+[spice]
+enabled = false
 [cinder]
 catalog_info = volumev3::internalURL
 EOF2

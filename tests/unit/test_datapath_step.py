@@ -91,6 +91,10 @@ def test_the_underlay_moves_the_management_address_to_br_mgmt_once(tmp_path: Pat
     assert "Name=mgmt0" in port and "Address=" not in port and "DHCP" not in port
     nft = (tmp_path / "lib" / "ovs-underlay.nft").read_text()
     assert 'hook ingress device "mgmt0" priority 0; policy drop;' in nft
+    unit = (tmp_path / "openstack-aws-ovs-underlay.service").read_text()
+    # before networking without sysinit.target's ordering: else a cycle through networkd and cloud-init's network
+    # stage, and systemd drops that stage at the next boot
+    assert "DefaultDependencies=no" in unit and "Before=network-pre.target" in unit
     calls = (tmp_path / "calls").read_text()
     assert "other_config:hwaddr=02:00:0a:61:00:0b" in calls and "ovs-vsctl add-port br-mgmt mgmt0" in calls
     assert "networkctl reload" in calls

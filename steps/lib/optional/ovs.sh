@@ -77,8 +77,14 @@ EOF
     write_file /etc/systemd/system/openstack-aws-ovs-underlay.service 0644 <<EOF
 [Unit]
 Description=openstack-aws: $MGMT_IF carries OVS bridge $br only
+# Early boot, before networking: with the default dependencies (after sysinit.target) it closed an ordering cycle
+# through network-pre.target, networkd and cloud-init's network stage (before sysinit.target), and systemd
+# dropped cloud-init's network stage at the next boot: cloud-init never finished.
+DefaultDependencies=no
+After=local-fs.target
 Wants=network-pre.target
-Before=network-pre.target openvswitch-switch.service
+Before=network-pre.target openvswitch-switch.service shutdown.target
+Conflicts=shutdown.target
 # The chain needs the device, which has its name once udev (or the rig's stand-in) renamed it: waited for here.
 
 [Service]
@@ -115,9 +121,9 @@ ovs_port_checksums() {
 #!/bin/bash
 # openstack-aws (written by the datapath step, steps/lib/optional/ovs.sh): tx checksumming off on instance ports.
 set -u
-fix() { case $1 in qvb* | qvo* | tap*) ethtool -K "$1" tx off >/dev/null 2>&1 || true ;; esac; }
-for dev in /sys/class/net/*; do fix "${dev##*/}"; done
-ip -o monitor link | while read -r _ dev _; do fix "${dev%%[@:]*}"; done
+tx_csum_off() { case $1 in qvb* | qvo* | tap*) ethtool -K "$1" tx off >/dev/null 2>&1 || true ;; esac; }
+for dev in /sys/class/net/*; do tx_csum_off "${dev##*/}"; done
+ip -o monitor link | while read -r _ dev _; do tx_csum_off "${dev%%[@:]*}"; done
 EOF2
     write_file /etc/systemd/system/openstack-aws-ovs-checksums.service 0644 <<'EOF2'
 [Unit]

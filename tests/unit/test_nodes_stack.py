@@ -199,6 +199,16 @@ def _launch_image(template: Template) -> tuple[str, dict[str, Any]]:
     return logical, resolver["Properties"]
 
 
+def _synthesized_launch_image(context: dict[str, Any]) -> tuple[Any, Template, str, dict[str, Any]]:
+    """The app synthesized with `context`, its nodes template, the launch image's resolver and what it does at
+    creation; it never runs again on an update (no "Update")."""
+    app = synthesize(context)
+    nodes = app.template(app.stacks.nodes)
+    logical, resolver = _launch_image(nodes)
+    assert "Update" not in resolver
+    return app, nodes, logical, json.loads(resolver["Create"])
+
+
 def test_the_ami_is_resolved_once_at_creation_not_on_every_update(nodes: Template) -> None:
     """An SSM-typed ImageId parameter is re-resolved on each update: a new Debian AMI would replace every node."""
     parameters = nodes.to_json().get("Parameters", {})
@@ -217,12 +227,8 @@ def test_the_ami_is_resolved_once_at_creation_not_on_every_update(nodes: Templat
 
 @pytest.mark.synth
 def test_a_new_ami_id_keeps_the_launch_ami_and_reaches_the_nodes_by_root_volume_replacement() -> None:
-    app = synthesize({"ami_id": "ami-0123456789abcdef0"})
-    nodes = app.template(app.stacks.nodes)
-    logical, resolver = _launch_image(nodes)
-    create = json.loads(resolver["Create"])
+    app, nodes, logical, create = _synthesized_launch_image({"ami_id": "ami-0123456789abcdef0"})
     assert (create["action"], create["parameters"]) == ("describeImages", {"ImageIds": ["ami-0123456789abcdef0"]})
-    assert "Update" not in resolver
     assert all(i["Properties"]["ImageId"] == {"Ref": logical} for i in nodes.find_resources("AWS::EC2::Instance").values())
     orchestration = json.dumps(app.template(app.stacks.orchestration).to_json())
     assert '\\"image_id\\":\\"ami-0123456789abcdef0\\"' in orchestration.replace(" ", "")
@@ -230,13 +236,9 @@ def test_a_new_ami_id_keeps_the_launch_ami_and_reaches_the_nodes_by_root_volume_
 
 @pytest.mark.synth
 def test_os_release_trixie_launches_from_debian_13s_parameter_and_tells_every_node() -> None:
-    app = synthesize({"os_release": "trixie"})
-    nodes = app.template(app.stacks.nodes)
-    logical, resolver = _launch_image(nodes)
-    create = json.loads(resolver["Create"])
+    _, nodes, logical, create = _synthesized_launch_image({"os_release": "trixie"})  # pinned, as for bookworm
     assert (create["service"], create["action"]) == ("SSM", "getParameter")
     assert create["parameters"] == {"Name": "/aws/service/debian/release/13/latest/amd64"}
-    assert "Update" not in resolver  # pinned at creation, as for bookworm
     nodes.has_resource_properties("Custom::AWS", {"Create": Match.serialized_json(Match.object_like(
         {"action": "getParameter", "parameters": {"Name": "/aws/service/debian/release/13/latest/amd64"}}))})  # fmt: skip
     # the resolver may read that parameter only

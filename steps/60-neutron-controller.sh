@@ -5,7 +5,7 @@
 # timeout: 1800
 # uses: service, neutron
 # inputs: node facts (MGMT_IF, MGMT_IP, PROVIDER_IF), cluster facts (VPC_DNS, CONTROLLER_IP, COMPUTE_IPS), secrets ADMIN_PASS NEUTRON_DBPASS NEUTRON_PASS NOVA_PASS RABBIT_PASS METADATA_SECRET MEMCACHE_SECRET_KEY
-# guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on bridge br-provider, which holds PROVIDER_IF and the provider backhaul osa-provider (VXLAN VNI 1001, UDP 4790, from MGMT_IP, flooding to every other node of CONTROLLER_IP and COMPUTE_IPS; openstack-aws-provider-backhaul.service rebuilds both at every boot before the agent, re-reading the node list; an earlier install's brq<provider network> with PROVIDER_IF and its taps is folded into br-provider), VXLAN from MGMT_IP, linuxbridge + l2population, port security), linuxbridge, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
+# guarantees: neutron-api (MGMT_IP:9696 only; uwsgi workers of one thread each, eventlet-safe) and neutron-rpc-server with ML2 (flat physnet provider on bridge br-provider, which holds PROVIDER_IF and the provider backhaul osa-provider (VXLAN VNI 1001, UDP 4790, from MGMT_IP, flooding to every other node of CONTROLLER_IP and COMPUTE_IPS; openstack-aws-provider-backhaul.service rebuilds both at every boot before the agent, re-reading the node list; an earlier install's brq<provider network> with PROVIDER_IF and its taps is folded into br-provider), VXLAN from MGMT_IP, linuxbridge (Debian 12) or openvswitch (13: br-provider joined to br-ex by a veth pair; iptables_hybrid) + l2population, port security), that layer 2 agent, L3, DHCP (dnsmasq forwarding to VPC_DNS) and metadata agents alive; MTUs: VXLAN networks = MGMT_IF MTU - 50, provider (external) networks 1500
 set -euo pipefail
 # shellcheck source=lib/common.sh
 [[ -n "${OSA_LIB_COMMON:-}" ]] || . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -68,12 +68,12 @@ enable_ipset = true
 EOF2
 ovs=
 if [[ "$backend" == linuxbridge ]]; then linuxbridge_conf bridge_mappings "$PROVIDER_BRIDGE"; else
-    ovs_agent_conf
-    ovs=br-ex
+    dp=$(ovs_datapath_type)
+    ovs_agent_conf "$dp"
+    ovs=$OVS_PROVIDER_BRIDGE
     # Namespace ends as veths, not OVS internal ports: vswitchd's userspace datapath cannot manage an internal port
     # moved into a namespace, nor fill in checksums a veth leaves open (the agents switch its offload off when they
     # know the datapath: dnsmasq's DNS answers were dropped without it).
-    dp=$(ovs-vsctl get bridge br-ex datapath_type)
     for f in l3 dhcp; do
         ini_set /etc/neutron/${f}_agent.ini DEFAULT ovs_use_veth "$([[ $dp == netdev ]] && echo true || echo false)"
         ini_set /etc/neutron/${f}_agent.ini ovs datapath_type "$dp"

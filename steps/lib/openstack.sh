@@ -50,6 +50,9 @@ os_id() {
 # The controller's provider bridge: PROVIDER_IF, the backhaul to the computes (lib/optional/neutron.sh) and every
 # port of the provider network there (routers' gateways, DHCP); the network fix translates MACs at PROVIDER_IF.
 PROVIDER_BRIDGE=br-provider
+# The openvswitch backend's bridge for physnet provider (the datapath step makes it; the backhaul joins it to the
+# provider network).
+OVS_PROVIDER_BRIDGE=br-ex
 
 # os_ensure NAME KIND CREATE_ARGS...: `openstack KIND create CREATE_ARGS NAME` unless it exists; prints the id.
 os_ensure() {

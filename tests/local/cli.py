@@ -35,8 +35,7 @@ from tests.rig import nodes as rig_nodes
 from tests.rig.runner import kill_running_steps
 from tests.rig.sh import RigError
 
-#: Per release, like the rig (OS_RELEASE: tests/rig/config.py).
-BUILD = ROOT / "build" / ("local" if rig_config.OS_RELEASE == "bookworm" else f"local-{rig_config.OS_RELEASE}")
+BUILD = rig_config.per_release(ROOT / "build" / "local")  # build/local-trixie for OS_RELEASE=trixie, as the rig
 
 
 def synth_context() -> dict[str, Any]:

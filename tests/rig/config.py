@@ -14,19 +14,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdas.common import secret_keys
-from stacks.config import MAX_COMPUTE_NODES, ConfigError, load_config
+from stacks.config import DEFAULT_OS_RELEASE, MAX_COMPUTE_NODES, ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def os_release_from(value: str) -> str:
+    """OS_RELEASE as the CDK app would take os_release (empty: its default, bookworm)."""
+    try:
+        return load_config({"os_release": value.strip() or DEFAULT_OS_RELEASE}).os_release
+    except ConfigError as error:
+        # at import, before any command runs: a plain message, not a traceback
+        raise SystemExit(f"OS_RELEASE={value!r}: {error}") from None
+
+
 #: The nodes' Debian release (the stack's os_release): bookworm (OpenStack Zed) or trixie (2025.1 Epoxy, issue 14).
-RELEASES = ("bookworm", "trixie")
-OS_RELEASE = os.environ.get("OS_RELEASE", "").strip() or "bookworm"
-if OS_RELEASE not in RELEASES:
-    # at import, before any command runs: a plain message, not a traceback
-    raise SystemExit(f"OS_RELEASE={OS_RELEASE!r}: the rig knows {' and '.join(RELEASES)} (empty: bookworm)")
+OS_RELEASE = os_release_from(os.environ.get("OS_RELEASE", ""))
+
+
+def per_release(path: Path) -> Path:
+    """A release other than the default has its own folder beside `path` (`build/rig-trixie`): its own base image,
+    nodes, state and reports; only one rig runs at a time."""
+    return path if OS_RELEASE == DEFAULT_OS_RELEASE else path.with_name(f"{path.name}-{OS_RELEASE}")
+
+
 _SHARED = Path(os.environ.get("RIG_BUILD_DIR", REPO / "build" / "rig"))
-#: A release other than bookworm has a rig of its own (base image, nodes, state); only one rig runs at a time.
-BUILD = _SHARED if OS_RELEASE == "bookworm" or "RIG_BUILD_DIR" in os.environ else _SHARED.with_name(
-    f"rig-{OS_RELEASE}")
+BUILD = _SHARED if "RIG_BUILD_DIR" in os.environ else per_release(_SHARED)
 BASE = BUILD / "base"  # debootstrapped OS_RELEASE, built once
 SHOWN_BUILD = BUILD.relative_to(REPO) if BUILD.is_relative_to(REPO) else BUILD  # for messages: build/rig...
 BASE_MARKER = BASE / ".rig-base-complete"

@@ -114,11 +114,11 @@ def test_the_controller_maps_the_provider_bridge_and_the_computes_the_backhaul()
     controller, compute = STEPS / "60-neutron-controller.sh", STEPS / "61-neutron-compute.sh"
     agent = r'^svc_apply .* "\$agent"$'
     assert _line(controller, r'linuxbridge_conf bridge_mappings "\$PROVIDER_BRIDGE"; else$') < _line(controller, agent)
-    assert _line(controller, r"^    ovs_agent_conf$") < _line(controller, agent)
+    assert _line(controller, r'^    ovs_agent_conf "\$dp"$') < _line(controller, agent)
     assert _line(controller, r'^provider_backhaul "\$PROVIDER_BRIDGE" \$\{ovs:\+"\$ovs"\}$') < _line(controller, agent)
     assert _line(compute, r'^    linuxbridge_conf physical_interface_mappings "\$PROVIDER_BACKHAUL"$') < _line(compute, agent)
     assert _line(compute, r"^    provider_backhaul$") < _line(compute, agent)
-    assert _line(compute, r'^    provider_backhaul "" br-ex$') < _line(compute, agent)
+    assert _line(compute, r'^    provider_backhaul "" "\$OVS_PROVIDER_BRIDGE"$') < _line(compute, agent)
     assert "PROVIDER_BRIDGE=br-provider" in (LIB / "openstack.sh").read_text().splitlines()
     assert "PROVIDER_BACKHAUL=osa-provider" in NEUTRON.read_text().splitlines()
 

@@ -21,15 +21,18 @@ neutron_agent() {
     fi
 }
 
-# ovs_agent_conf: the openvswitch agent: physnet provider on br-ex (the openvswitch step's, on the datapath it
-# chose; the backhaul links it to the provider network), VXLAN from MGMT_IP, security groups in iptables on a Linux
+# ovs_datapath_type: the datapath the datapath step chose for OVS_PROVIDER_BRIDGE (system or netdev).
+ovs_datapath_type() { ovs-vsctl get bridge "$OVS_PROVIDER_BRIDGE" datapath_type; }
+
+# ovs_agent_conf DATAPATH: the openvswitch agent: physnet provider on OVS_PROVIDER_BRIDGE (the backhaul links it to
+# the provider network), VXLAN from MGMT_IP on DATAPATH (ovs_datapath_type), security groups in iptables on a Linux
 # bridge per port (iptables_hybrid: the linuxbridge agent's filtering).
 ovs_agent_conf() {
     ini_merge /etc/neutron/plugins/ml2/openvswitch_agent.ini root:neutron <<EOF2
 [ovs]
-bridge_mappings = provider:br-ex
+bridge_mappings = provider:$OVS_PROVIDER_BRIDGE
 local_ip = $MGMT_IP
-datapath_type = $(ovs-vsctl get bridge br-ex datapath_type)
+datapath_type = $1
 [agent]
 tunnel_types = vxlan
 l2_population = true
@@ -68,7 +71,8 @@ PROVIDER_BACKHAUL=osa-provider
 
 # provider_backhaul [BRIDGE [OVS_BRIDGE]]: the backhaul device, created now and at every boot before the agent
 # (openstack-aws-provider-backhaul.service); with BRIDGE (the controller) also that bridge, holding PROVIDER_IF and
-# the backhaul; with OVS_BRIDGE the openvswitch agent's physnet bridge, joined to them. The node list is re-read from the facts at each run: a deploy that adds computes converges here.
+# the backhaul; with OVS_BRIDGE the openvswitch agent's physnet bridge, joined to them. The node list is re-read
+# from the facts at each run: a deploy that adds computes converges here.
 provider_backhaul() {
     local script=/usr/local/sbin/openstack-aws-provider-backhaul
     local unit=/etc/systemd/system/openstack-aws-provider-backhaul.service master out
@@ -168,10 +172,11 @@ ip link set dev "$dev" up
 if [[ -n $ovs ]]; then
     port=$dev
     [[ -z $bridge ]] || port=osa-prov-ovs
+    datapath=$(ovs-vsctl get bridge "$ovs" datapath_type)
     for i in "$port" ${bridge:+"$lb"}; do
         ip link set dev "$i" up
         # vswitchd's userspace datapath computes no checksums a veth left to it (Neutron's ovs_use_veth does the same)
-        [[ $(ovs-vsctl get bridge "$ovs" datapath_type) != netdev ]] || ethtool -K "$i" tx off >/dev/null 2>&1 || true
+        [[ $datapath != netdev ]] || ethtool -K "$i" tx off >/dev/null 2>&1 || true
     done
     if ! ovs-vsctl list-ports "$ovs" | grep -qx "$port"; then
         ovs-vsctl add-port "$ovs" "$port"

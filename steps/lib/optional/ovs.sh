@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# steps/lib/optional/ovs.sh: Open vSwitch under Neutron's openvswitch backend (the openvswitch step; Debian 13's
+# steps/lib/optional/ovs.sh: Open vSwitch under Neutron's openvswitch backend (the datapath step; Debian 13's
 # Neutron 2025.1 has no linuxbridge driver, see docs/epoxy-trixie-plan.md). Only function definitions (see common.sh).
 # shellcheck disable=SC2034  # variables set here are used by the steps
 
@@ -10,9 +10,6 @@ ovs_datapath() {
     if [[ -d /sys/module/openvswitch ]] || modprobe -q openvswitch 2>/dev/null; then echo system; else echo netdev; fi
 }
 
-# The physnet provider's OVS bridge (bridge_mappings provider:br-ex); the backhaul script links it to the provider
-# network (steps/lib/optional/neutron.sh).
-OVS_PROVIDER_BRIDGE="br-ex"
 # netdev only: the bridge holding MGMT_IF and the management address (ovs_mgmt_underlay).
 OVS_MGMT_BRIDGE="br-mgmt"
 
@@ -39,7 +36,7 @@ ovs_mgmt_underlay() {
     ovs_bridge "$br" netdev
     ovs-vsctl set bridge "$br" other_config:hwaddr="$MGMT_MAC" -- set interface "$br" mtu_request="$mtu"
     write_file "$dir/04-osa-mgmt-port.network" 0644 <<EOF
-# openstack-aws (openvswitch step): $MGMT_IF is a port of OVS bridge $br, which holds the management address.
+# openstack-aws (datapath step): $MGMT_IF is a port of OVS bridge $br, which holds the management address.
 [Match]
 Name=$MGMT_IF
 [Link]
@@ -50,7 +47,7 @@ IPv6AcceptRA=no
 ConfigureWithoutCarrier=yes
 EOF
     write_file "$dir/04-osa-mgmt-bridge.network" 0644 <<EOF
-# openstack-aws (openvswitch step): the management address on $br (userspace datapath: steps/lib/optional/ovs.sh).
+# openstack-aws (datapath step): the management address on $br (userspace datapath: steps/lib/optional/ovs.sh).
 [Match]
 Name=$br
 [Link]
@@ -67,7 +64,7 @@ EOF
     # kernel drops all of it at ingress, after vswitchd's copy; the unit does it again at every boot.
     mkdir -p /usr/local/lib/openstack-aws
     write_file /usr/local/lib/openstack-aws/ovs-underlay.nft 0644 <<EOF
-# openstack-aws (openvswitch step): $MGMT_IF belongs to OVS bridge $br; the host speaks through $br only.
+# openstack-aws (datapath step): $MGMT_IF belongs to OVS bridge $br; the host speaks through $br only.
 table netdev osa_ovs_underlay
 delete table netdev osa_ovs_underlay
 table netdev osa_ovs_underlay {
